@@ -1,0 +1,147 @@
+"""Overhead of ``pytest --track-performance`` on 5,000 trivial tests, serial and ``-n 2``.
+
+Paired runs, alternating, so drift in the machine's speed hits both sides equally; the figure
+is the median of the per-pair ratios. pytest-monitor runs on the same suite from its own
+virtual environment (it would otherwise load into every run here) when it can be installed.
+
+    python benchmarks/tracker_overhead.py [--pairs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TESTS = 5_000
+FILES = 50
+
+BASE = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
+VARIANTS = {
+    "optikit not loaded": [*BASE, "-p", "no:optikit"],
+    "optikit loaded, no flag": BASE,
+    "--track-performance": [*BASE, "--track-performance"],
+}
+
+
+def make_suite(root: Path) -> None:
+    per_file = TESTS // FILES
+    for index in range(FILES):
+        body = "\n\n".join(f"def test_{i}():\n    assert {i} >= 0" for i in range(per_file))
+        (root / f"test_gen_{index:02d}.py").write_text(body + "\n")
+
+
+def timed(command: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(
+            f"{' '.join(command)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
+    return elapsed
+
+
+def monitor_python(scratch: Path) -> Path | None:
+    """A venv with pytest-monitor and pytest-xdist, or None when it cannot be installed."""
+    venv = scratch / "monitor-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "pytest-monitor", "pytest-xdist"],
+        capture_output=True,
+        text=True,
+    )
+    return python if install.returncode == 0 else None
+
+
+def measure(
+    suite: Path, commands: dict[str, list[str]], pairs: int, workers: str | None
+) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    extra = ["-n", workers] if workers else []
+    for _ in range(pairs):
+        for name, command in commands.items():
+            (suite / ".pymon").unlink(missing_ok=True)
+            shutil.rmtree(suite / ".optikit", ignore_errors=True)
+            times[name].append(timed([*command, *extra], suite))
+    return times
+
+
+def overhead(times: dict[str, list[float]], name: str, reference: str) -> float:
+    ratios = [b / a for a, b in zip(times[reference], times[name], strict=True)]
+    return (statistics.median(ratios) - 1) * 100
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=5)
+    args = parser.parse_args()
+    results: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory(prefix="optikit-overhead-") as tmp:
+        scratch = Path(tmp)
+        suite = scratch / "suite"
+        suite.mkdir()
+        make_suite(suite)
+        monitor = monitor_python(scratch)
+        for mode, workers in (("serial", None), ("-n 2", "2")):
+            commands = dict(VARIANTS)
+            if monitor is not None:
+                commands["pytest-monitor"] = [
+                    str(monitor),
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                ]
+            times = measure(suite, commands, args.pairs, workers)
+            reference = "optikit not loaded"
+            results[mode] = {
+                name: {
+                    "median_seconds": round(statistics.median(values), 3),
+                    "overhead_percent": round(overhead(times, name, reference), 2),
+                }
+                for name, values in times.items()
+            }
+            if monitor is not None:
+                # pytest-monitor's venv has no optikit: compare it with its own plain run
+                plain = measure(
+                    suite,
+                    {
+                        "plain": [
+                            str(monitor),
+                            "-m",
+                            "pytest",
+                            "-q",
+                            "-p",
+                            "no:monitor",
+                            "-p",
+                            "no:cacheprovider",
+                        ]
+                    },
+                    args.pairs,
+                    workers,
+                )
+                results[mode]["pytest-monitor"]["overhead_percent"] = round(
+                    (
+                        statistics.median(times["pytest-monitor"])
+                        / statistics.median(plain["plain"])
+                        - 1
+                    )
+                    * 100,
+                    2,
+                )
+    if monitor is None:
+        results["note"] = {"pytest-monitor": "could not be installed here"}
+    print(json.dumps({"tests": TESTS, "pairs": args.pairs, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

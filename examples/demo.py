@@ -1,0 +1,142 @@
+"""`make demo`: the optikit loop on the bundled example suite, step by step.
+
+The clinic suite is copied to a scratch directory (the repository is never touched) and run
+the way its team runs it today: file order, one process, every LLM call waiting on the model.
+Then each optikit capability that has landed takes its turn:
+
+1. measure: ``pytest --track-performance``: where the time goes, per test and per fixture;
+2. gate: ``optikit baseline``, a commit that slows one function down, and
+   ``optikit regression --confirm 2`` catching it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+EXAMPLE = Path(__file__).resolve().parent / "clinic"
+sys.path.insert(0, str(EXAMPLE))
+
+from clinic.fake_model import clinic_responder  # noqa: E402
+
+from optikit.run_record import RunRecord, read_run_record  # noqa: E402
+from optikit.testing.fake_llm import DEFAULT_LATENCY, FakeLLMServer  # noqa: E402
+
+console = Console()
+
+# The commit the gate has to catch: exporting a workbook gets a second slower.
+SLOW_COMMIT = (
+    "    workbook.save(path)\n",
+    "    import time\n\n    time.sleep(1.0)\n    workbook.save(path)\n",
+)
+
+
+def run(project: Path, server: FakeLLMServer, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CLINIC_LLM_URL": server.url, "COLUMNS": str(console.width)}
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=project, env=env, capture_output=True, text=True
+    )
+
+
+def tracked_run(project: Path, server: FakeLLMServer, label: str) -> tuple[float, RunRecord]:
+    started = time.perf_counter()
+    with console.status(label):
+        result = run(project, server, "pytest", "-q", "--track-performance")
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        console.print(result.stdout[-3000:], result.stderr[-2000:], markup=False)
+        raise SystemExit(
+            "The example suite failed in its default order; that is a bug in the demo."
+        )
+    return wall, read_run_record(project / "tests" / ".performance_data.json")
+
+
+def show_measurements(wall: float, record: RunRecord, server: FakeLLMServer) -> None:
+    summary = record["summary"]
+    console.print(
+        f"[bold]{summary['total_tests']} tests passed[/] in [bold]{wall:.1f} s[/] wall time "
+        f"({summary['total_duration']:.1f} s of test time, "
+        f"collection {record.get('collection_time', 0):.1f} s)."
+    )
+    slowest = Table("slowest tests", "total s", "setup s", "call s", title_justify="left")
+    slowest.columns[0].overflow = "fold"
+    for test in sorted(record["tests"], key=lambda t: t["duration"], reverse=True)[:6]:
+        slowest.add_row(
+            escape(test["nodeid"]),
+            f"{test['duration']:.2f}",
+            f"{test['setup']:.2f}",
+            f"{test['call']:.2f}",
+        )
+    console.print(slowest)
+    fixtures = Table(
+        "fixture", "scope", "setups", "total s", title="Fixture time", title_justify="left"
+    )
+    for fixture in record["fixtures"][:4]:
+        fixtures.add_row(
+            fixture["name"], fixture["scope"], str(fixture["setups"]), f"{fixture['total']:.2f}"
+        )
+    console.print(fixtures)
+    calls = server.counts()
+    by_api = ", ".join(f"{api}: {count}" for api, count in sorted(calls.items()))
+    waited = sum(calls.values()) * server.latency
+    console.print(
+        f"LLM calls: [bold]{sum(calls.values())}[/] ({by_api}), each waiting "
+        f"{server.latency:.1f} s for the model: [bold]{waited:.1f} s[/] of test time."
+    )
+
+
+def gate_step(project: Path, server: FakeLLMServer) -> bool:
+    baseline = run(project, server, "optikit", "baseline")
+    console.print(baseline.stdout.strip(), markup=False)
+    excel = project / "clinic" / "excel.py"
+    excel.write_text(excel.read_text().replace(*SLOW_COMMIT))
+    console.print(
+        "A new commit makes [bold]write_cohort_workbook[/] one second slower. "
+        "Running the suite again..."
+    )
+    tracked_run(project, server, "Running the suite with the slow commit...")
+    with console.status("optikit regression --confirm 2 (re-runs flagged tests twice)..."):
+        gate = run(project, server, "optikit", "regression", "--confirm", "2")
+    console.print(gate.stdout.rstrip(), markup=False, highlight=False)
+    caught = gate.returncode == 1
+    verdict = "[bold green]caught it[/] (exit 1)" if caught else "[bold red]missed it[/]"
+    console.print(f"The gate {verdict}: this is what fails CI on a real slowdown.")
+    return caught
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="optikit-demo-") as scratch:
+        project = Path(scratch) / "clinic"
+        shutil.copytree(
+            EXAMPLE, project, ignore=shutil.ignore_patterns(".optikit", ".*.json", "__pycache__")
+        )
+        with FakeLLMServer(clinic_responder, latency=DEFAULT_LATENCY) as server:
+            console.rule("[bold]1. Measure: the clinic suite as its team runs it today")
+            wall, record = tracked_run(project, server, "pytest --track-performance ...")
+            show_measurements(wall, record, server)
+            llm_calls = sum(server.counts().values())
+            console.rule("[bold]2. Gate: a baseline, a slow commit, and the regression gate")
+            caught = gate_step(project, server)
+        console.rule("[bold]Summary")
+        hot = record["fixtures"][0] if record["fixtures"] else None
+        if hot is not None:
+            console.print(
+                f"- fixture [bold]{hot['name']}[/] ({hot['scope']} scope) cost "
+                f"{hot['total']:.1f} s over {hot['setups']} setups"
+            )
+        console.print(f"- the suite took {wall:.1f} s and waited on {llm_calls} LLM calls")
+        console.print(f"- the regression gate {'caught' if caught else 'missed'} the slow commit")
+    return 0 if caught else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,3 @@
+from optikit.cli import main
+
+main()

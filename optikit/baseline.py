@@ -1,0 +1,143 @@
+"""The committed baseline: what "normal" is for each test, and how noisy it is.
+
+Built from the latest run, or better from the median of the last N runs in the history; the
+noise of each test (its median absolute deviation over the history) is what lets the gate
+ignore a test that jitters by 30% on its own.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, TypedDict, cast
+
+from optikit import history
+from optikit.atomic import write_text_atomic
+from optikit.config import PerformanceConfig
+from optikit.errors import OptikitError
+from optikit.run_record import SCHEMA_VERSION, RunRecord, TestEntry, read_json
+
+NOISE_WINDOW = 20  # runs of history used for noise when the baseline is the latest run
+
+
+class TestBaseline(TypedDict):
+    duration: float
+    threshold: float
+    noise: float
+
+
+class SuiteBaseline(TypedDict):
+    total_duration: float
+    threshold: float
+
+
+class Baseline(TypedDict):
+    schema_version: int
+    baseline_date: str
+    commit: str | None
+    calibration: float | None
+    runs: int
+    tests: dict[str, TestBaseline]
+    suite_metrics: dict[str, SuiteBaseline]
+    groups: dict[str, list[str]]
+
+
+def mad(values: list[float]) -> float:
+    """Median absolute deviation: a spread that one outlier run cannot inflate."""
+    if len(values) < 3:
+        return 0.0
+    centre = statistics.median(values)
+    return statistics.median(abs(value - centre) for value in values)
+
+
+def groups_of(test: TestEntry) -> list[str]:
+    """The suite totals a test counts towards: the whole suite, its module, its markers."""
+    return ["suite", f"module:{test['module']}", *(f"marker:{m}" for m in test["markers"])]
+
+
+def build_baseline(
+    latest: RunRecord,
+    settings: PerformanceConfig,
+    history_db: Path | None,
+    from_history: int | None = None,
+) -> Baseline:
+    """Durations from the latest run (or history medians), noise from the history."""
+    passed = [test for test in latest["tests"] if test["status"] == "passed"]
+    durations = {test["nodeid"]: test["duration"] for test in passed}
+    samples: dict[str, list[float]] = {}
+    calibrations: list[float] = []
+    runs = 1
+    if history_db is not None and history_db.exists():
+        window = from_history or NOISE_WINDOW
+        samples = history.durations(history_db, window)
+        calibrations = [
+            run.calibration
+            for run in history.recent_runs(history_db, window)
+            if run.calibration is not None
+        ]
+    if from_history:
+        if not samples:
+            raise OptikitError(
+                "history has no passing tests to build a baseline from. "
+                "Run 'pytest --track-performance' a few times first.",
+                history_db,
+            )
+        durations = {
+            nodeid: statistics.median(samples[nodeid]) for nodeid in durations if nodeid in samples
+        }
+        runs = max(len(values) for values in samples.values())
+    tests = {
+        nodeid: TestBaseline(
+            duration=round(duration, 6),
+            threshold=settings.individual_test_threshold,
+            noise=round(mad(samples.get(nodeid, [])), 6),
+        )
+        for nodeid, duration in sorted(durations.items())
+    }
+    members: dict[str, list[str]] = defaultdict(list)
+    for test in passed:
+        if test["nodeid"] in tests:
+            for group in groups_of(test):
+                members[group].append(test["nodeid"])
+    latest_calibration = latest["machine"].get("calibration")
+    return Baseline(
+        schema_version=SCHEMA_VERSION,
+        baseline_date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        commit=latest["git"].get("commit"),
+        calibration=statistics.median(calibrations)
+        if from_history and calibrations
+        else latest_calibration,
+        runs=runs,
+        tests=tests,
+        suite_metrics={
+            group: SuiteBaseline(
+                total_duration=round(sum(tests[n]["duration"] for n in nodeids), 6),
+                threshold=settings.suite_threshold,
+            )
+            for group, nodeids in sorted(members.items())
+        },
+        groups=dict(sorted(members.items())),
+    )
+
+
+def write_baseline(path: Path, baseline: Baseline) -> None:
+    write_text_atomic(path, json.dumps(baseline, indent=1, sort_keys=False) + "\n")
+
+
+def read_baseline(path: Path) -> Baseline:
+    fix = "Run 'make performance-baseline' (or 'optikit baseline')."
+    data: Any = read_json(path, "Baseline", fix)
+    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+        raise OptikitError(f"Baseline has an unknown format. {fix}", path)
+    for key in ("tests", "suite_metrics", "groups"):
+        if not isinstance(data.get(key), dict):
+            raise OptikitError(f"Baseline is not valid: missing '{key}'. {fix}", path)
+    for nodeid, entry in data["tests"].items():
+        if not isinstance(entry, dict) or not all(
+            isinstance(entry.get(k), int | float) for k in ("duration", "threshold", "noise")
+        ):
+            raise OptikitError(f"Baseline is not valid: bad entry for {nodeid}. {fix}", path)
+    return cast(Baseline, data)

@@ -1,0 +1,63 @@
+"""Facts about where a run happened: git state, machine, and a CPU calibration score.
+
+The gate compares runs made on different machines and days; the calibration score lets it
+tell "this runner is slower" from "this code is slower" for suite totals.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+CALIBRATION_LOOPS = 200_000
+
+
+def git_facts(root: Path) -> dict[str, Any]:
+    """Commit, branch and dirty flag; all None outside a git checkout."""
+
+    def git(*args: str) -> str | None:
+        try:
+            result = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "branch": None, "dirty": None}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": commit,
+        "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+        "dirty": bool(status),
+    }
+
+
+def calibrate(repeats: int = 5) -> float:
+    """Seconds for a fixed pure-Python workload, best of ``repeats`` (about 50 ms in all).
+
+    Best-of-n, because interference only ever makes a run slower.
+    """
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        total = 0
+        for number in range(CALIBRATION_LOOPS):
+            total += number * number % 7
+        best = min(best, time.perf_counter() - started)
+    return round(best, 6)
+
+
+def machine_facts(calibration: float) -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "calibration": calibration,
+    }

@@ -1,0 +1,225 @@
+"""The regression gate: fail on real slowdowns, not on noise or a slower runner.
+
+Rules (DESIGN.md, issue "regression gate"), in the order they are applied:
+
+1. Runner speed. The median current/baseline ratio of the *stable* tests is the speed
+   factor: a CI machine 40% slower makes every test 40% slower, which is not a regression.
+   Each test's current time is divided by it before judging.
+2. A test regresses only when its corrected time is slower than its baseline by more than its
+   threshold (percent) AND by more than ``noise_floor_seconds`` AND by more than
+   ``noise_mads`` times its own noise (the MAD of its history).
+3. A test whose history is too noisy to gate at its threshold is reported as ``noisy``.
+4. Suite totals (the whole suite, per module, per marker) are compared against
+   ``suite_threshold`` after dividing by the runner slowdown that the CPU calibration score
+   *and* the tests agree on, so a real slowdown that hits every test, which rule 1 absorbs,
+   still fails. The calibration ratio alone is too noisy on a loaded machine (measured here:
+   0.62 between two idle-vs-busy runs on one machine), so it only ever excuses a slowdown
+   the tests also show: the divisor is the calibration ratio clamped to [1, speed factor].
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from optikit.baseline import Baseline
+from optikit.config import PerformanceConfig
+from optikit.run_record import RunRecord
+
+MIN_TESTS_FOR_SPEED_FACTOR = 5
+
+
+@dataclass(frozen=True)
+class TestVerdict:
+    nodeid: str
+    baseline: float
+    current: float
+    corrected: float
+    threshold: float
+    verdict: str  # ok, regression, noisy, faster, new, missing
+    line: int | None = None
+
+    @property
+    def change(self) -> float:
+        """Percent change after the runner-speed correction."""
+        return (self.corrected / self.baseline - 1) * 100 if self.baseline else 0.0
+
+
+@dataclass(frozen=True)
+class SuiteVerdict:
+    group: str
+    baseline: float
+    current: float
+    adjusted: float
+    threshold: float
+    verdict: str  # ok, regression
+
+    @property
+    def change(self) -> float:
+        return (self.adjusted / self.baseline - 1) * 100 if self.baseline else 0.0
+
+
+@dataclass(frozen=True)
+class GateResult:
+    tests: list[TestVerdict]
+    suites: list[SuiteVerdict]
+    speed_factor: float
+    calibration_ratio: float
+    notes: list[str] = field(default_factory=list)
+    suite_divisor: float = 1.0
+
+    @property
+    def regressions(self) -> list[TestVerdict]:
+        return [t for t in self.tests if t.verdict == "regression"]
+
+    @property
+    def suite_regressions(self) -> list[SuiteVerdict]:
+        return [s for s in self.suites if s.verdict == "regression"]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressions or self.suite_regressions)
+
+
+def too_noisy(duration: float, noise: float, threshold: float, settings: PerformanceConfig) -> bool:
+    """Its own jitter is bigger than the slowdown ``threshold`` percent is meant to catch."""
+    return settings.noise_mads * noise > duration * threshold / 100
+
+
+def is_stable(duration: float, noise: float, threshold: float, settings: PerformanceConfig) -> bool:
+    """Long and quiet enough to tell the runner's speed from."""
+    return duration >= settings.noise_floor_seconds and not too_noisy(
+        duration, noise, threshold, settings
+    )
+
+
+def compare(baseline: Baseline, current: RunRecord, settings: PerformanceConfig) -> GateResult:
+    now = {t["nodeid"]: t for t in current["tests"] if t["status"] == "passed"}
+    shared = [nodeid for nodeid in baseline["tests"] if nodeid in now]
+    stable_ratios = [
+        now[nodeid]["duration"] / entry["duration"]
+        for nodeid, entry in baseline["tests"].items()
+        if nodeid in now
+        and is_stable(entry["duration"], entry["noise"], entry["threshold"], settings)
+    ]
+    notes = []
+    speed = 1.0
+    if len(stable_ratios) >= MIN_TESTS_FOR_SPEED_FACTOR:
+        speed = statistics.median(stable_ratios)
+    else:
+        notes.append(
+            f"only {len(stable_ratios)} stable tests: no runner-speed correction "
+            f"(needs {MIN_TESTS_FOR_SPEED_FACTOR})"
+        )
+    calibration = _calibration_ratio(baseline, current)
+    excused = min(max(calibration, 1.0), max(speed, 1.0))
+
+    verdicts = [
+        judge_test(
+            nodeid, baseline, now[nodeid]["duration"], speed, settings, now[nodeid].get("line")
+        )
+        for nodeid in shared
+    ]
+    verdicts += [
+        TestVerdict(n, 0.0, t["duration"], t["duration"], 0.0, "new", t.get("line"))
+        for n, t in now.items()
+        if n not in baseline["tests"]
+    ]
+    verdicts += [
+        TestVerdict(n, e["duration"], 0.0, 0.0, e["threshold"], "missing")
+        for n, e in baseline["tests"].items()
+        if n not in now
+    ]
+    durations = {nodeid: now[nodeid]["duration"] for nodeid in shared}
+    suites = judge_suites(baseline, durations, excused, settings)
+    return GateResult(verdicts, suites, speed, calibration, notes, excused)
+
+
+def judge_test(
+    nodeid: str,
+    baseline: Baseline,
+    current: float,
+    speed: float,
+    settings: PerformanceConfig,
+    line: int | None = None,
+) -> TestVerdict:
+    entry = baseline["tests"][nodeid]
+    base, threshold, noise = entry["duration"], entry["threshold"], entry["noise"]
+    corrected = current / speed
+    delta = corrected - base
+    beyond = max(base * threshold / 100, settings.noise_floor_seconds, settings.noise_mads * noise)
+    verdict = "ok"
+    if delta > beyond:
+        verdict = "noisy" if too_noisy(base, noise, threshold, settings) else "regression"
+    elif -delta > beyond:
+        verdict = "faster"
+    return TestVerdict(nodeid, base, current, corrected, threshold, verdict, line)
+
+
+def judge_suites(
+    baseline: Baseline,
+    durations: Mapping[str, float],
+    divisor: float,
+    settings: PerformanceConfig,
+) -> list[SuiteVerdict]:
+    """Each group's total over the tests present in both runs, divided by the runner slowdown."""
+    verdicts = []
+    for group, metric in baseline["suite_metrics"].items():
+        members = [n for n in baseline["groups"].get(group, []) if n in durations]
+        if not members:
+            continue
+        base = sum(baseline["tests"][n]["duration"] for n in members)
+        current = sum(durations[n] for n in members)
+        adjusted = current / divisor
+        limit = base * (1 + metric["threshold"] / 100)
+        regressed = adjusted > limit and adjusted - base > settings.noise_floor_seconds
+        verdicts.append(
+            SuiteVerdict(
+                group,
+                base,
+                current,
+                adjusted,
+                metric["threshold"],
+                "regression" if regressed else "ok",
+            )
+        )
+    return verdicts
+
+
+def _calibration_ratio(baseline: Baseline, current: RunRecord) -> float:
+    before, after = baseline.get("calibration"), current["machine"].get("calibration")
+    if isinstance(before, int | float) and isinstance(after, int | float) and before > 0:
+        return float(after) / float(before)
+    return 1.0
+
+
+def confirm(
+    result: GateResult,
+    reruns: Mapping[str, list[float]],
+    baseline: Baseline,
+    settings: PerformanceConfig,
+) -> GateResult:
+    """Keep only the regressions whose median over the re-runs still regresses.
+
+    The suite totals are judged again with the re-run medians in place of the flagged times.
+    """
+    tests = []
+    for verdict in result.tests:
+        samples = reruns.get(verdict.nodeid)
+        if verdict.verdict == "regression" and samples:
+            again = judge_test(
+                verdict.nodeid,
+                baseline,
+                statistics.median(samples),
+                result.speed_factor,
+                settings,
+                verdict.line,
+            )
+            verdict = (
+                again if again.verdict == "regression" else replace(again, verdict="unconfirmed")
+            )
+        tests.append(verdict)
+    durations = {t.nodeid: t.current for t in tests if t.verdict not in ("new", "missing")}
+    suites = judge_suites(baseline, durations, result.suite_divisor, settings)
+    return replace(result, tests=tests, suites=suites)

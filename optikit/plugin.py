@@ -1,0 +1,64 @@
+"""optikit's pytest plugin, registered through the ``pytest11`` entry point.
+
+Installing optikit must not change a suite that does not ask for anything: this module only
+registers optikit's markers (so ``--strict-markers`` suites need no config edits) and checks
+``[tool.optikit]`` once, turning a bad value into a pytest usage error rather than a failure
+deep inside some later hook. Every measuring or rewriting behaviour is behind its own flag.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from optikit import tracker
+from optikit.config import OptikitConfig, load_config
+from optikit.errors import OptikitError
+
+MARKERS = {
+    "slow": "a slow test; deselect with '-m \"not slow\"' (added by optikit codemod mark-slow)",
+    "serial": "must not run in parallel with other tests (added by optikit codemod mark-serial)",
+    "real_llm": "talks to a real LLM and is never replayed from a cassette",
+}
+
+config_key = pytest.StashKey[OptikitConfig]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("optikit", "optikit performance tracking")
+    group.addoption(
+        "--track-performance",
+        action="store_true",
+        help="record per-test and per-fixture timings to the run record and the history",
+    )
+    group.addoption(
+        "--track-memory",
+        action="store_true",
+        help="with --track-performance: also record each test's RSS growth (needs psutil)",
+    )
+    group.addoption(
+        "--performance-data",
+        metavar="PATH",
+        help="write the run record here instead of [tool.optikit.performance] data_file",
+    )
+    group.addoption(
+        "--performance-no-history",
+        action="store_true",
+        help="do not append this run to the history database",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+    try:
+        settings = load_config(config.rootpath)
+    except OptikitError as exc:
+        raise pytest.UsageError(f"optikit: {exc}") from None
+    config.stash[config_key] = settings
+    if config.getoption("track_performance"):
+        tracker.register(config, settings)
+
+
+def optikit_config(config: pytest.Config) -> OptikitConfig:
+    """The project's optikit config, as loaded when the session started."""
+    return config.stash[config_key]

@@ -1,0 +1,53 @@
+"""Re-run a few tests in fresh pytest processes and collect their durations.
+
+``optikit regression --confirm K`` uses it so that one unlucky run (a noisy neighbour, a GC
+pause) never fails CI: a regression must persist across K fresh processes to count.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from optikit.errors import OptikitError
+from optikit.run_record import read_run_record
+
+
+def rerun_durations(
+    nodeids: list[str],
+    times: int,
+    root: Path,
+    progress: Callable[[int], None] = lambda done: None,
+) -> dict[str, list[float]]:
+    """Each test's duration in each of ``times`` fresh pytest runs of just these tests."""
+    found: dict[str, list[float]] = {nodeid: [] for nodeid in nodeids}
+    with tempfile.TemporaryDirectory(prefix="optikit-confirm-") as tmp:
+        data = Path(tmp) / "run.json"
+        for attempt in range(times):
+            command = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:randomly",
+                "-p",
+                "no:cacheprovider",
+                "--track-performance",
+                "--performance-no-history",
+                f"--performance-data={data}",
+                *nodeids,
+            ]
+            result = subprocess.run(command, cwd=root, capture_output=True, text=True)
+            if not data.exists():
+                tail = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
+                raise OptikitError(f"re-running the flagged tests failed: {tail[0]}", root)
+            for test in read_run_record(data)["tests"]:
+                if test["nodeid"] in found and test["status"] == "passed":
+                    found[test["nodeid"]].append(test["duration"])
+            data.unlink()
+            progress(attempt + 1)
+    return found

@@ -1,0 +1,202 @@
+"""``pytest --track-performance``: per-test and per-fixture timings at almost no cost.
+
+Two small plugin objects, registered only when the flag is given:
+
+* ``ReportAnnotator`` runs where tests run (the single process, or each xdist worker). It times
+  fixture setups and teardowns and hangs them, with the test's markers, on the reports pytest
+  already makes; xdist forwards every report attribute to the controller, so no worker writes
+  a file of its own.
+* ``SessionRecorder`` runs in the controller (or the single process). It feeds each report to
+  a ``TimingCollector`` in memory and writes the run record and the history once, at the end.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+import uuid
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from optikit import history
+from optikit.config import OptikitConfig
+from optikit.environment import calibrate, git_facts, machine_facts
+from optikit.errors import OptikitError
+from optikit.run_record import write_run_record
+from optikit.timings import MECHANICAL_MARKERS, PhaseReport, TimingCollector
+
+MB = 1024 * 1024
+
+
+class ReportAnnotator:
+    def __init__(self, track_memory: bool) -> None:
+        self._setups: list[tuple[str, str, str, float]] = []
+        self._teardowns: list[tuple[str, str, str, float]] = []
+        self._teardown_mark: float | None = None
+        self._process: Any = None
+        if track_memory:
+            import psutil  # optional dependency: `pip install optikit[memory]`
+
+            self._process = psutil.Process()
+        self._cpu_start = 0.0
+        self._rss_start = 0
+        self._rss_peak = 0
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Any:
+        # Dependencies were set up before this hook runs, so this time is the fixture's own.
+        if _is_parameter(fixturedef):
+            return (yield)
+        started = time.perf_counter()
+        try:
+            return (yield)
+        finally:
+            seconds = time.perf_counter() - started
+            self._setups.append((fixturedef.argname, fixturedef.scope, fixturedef.baseid, seconds))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self) -> Any:
+        self._teardown_mark = time.perf_counter()
+        try:
+            return (yield)
+        finally:
+            self._teardown_mark = None
+
+    def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef[Any]) -> None:
+        """Fixtures are finalized one after another: each one's share is the time since the last."""
+        if self._teardown_mark is None or fixturedef.cached_result is None:
+            return
+        if _is_parameter(fixturedef):
+            return
+        now = time.perf_counter()
+        key = (fixturedef.argname, fixturedef.scope, fixturedef.baseid)
+        self._teardowns.append((*key, now - self._teardown_mark))
+        self._teardown_mark = now
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self) -> Any:
+        self._cpu_start = time.process_time()
+        if self._process is not None:
+            self._rss_start = self._rss_peak = self._process.memory_info().rss
+        return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report: pytest.TestReport = yield
+        extra: dict[str, Any] = {}
+        if self._setups:
+            extra["fixtures"], self._setups = self._setups, []
+        if self._teardowns:
+            extra["teardowns"], self._teardowns = self._teardowns, []
+        if self._process is not None:
+            self._rss_peak = max(self._rss_peak, self._process.memory_info().rss)
+        if call.when == "setup":
+            names = dict.fromkeys(m.name for m in item.iter_markers())
+            extra["markers"] = [name for name in names if name not in MECHANICAL_MARKERS]
+        elif call.when == "teardown":
+            extra["cpu_time"] = time.process_time() - self._cpu_start
+            if self._process is not None:
+                extra["memory_peak_mb"] = (self._rss_peak - self._rss_start) / MB
+        report.optikit = extra  # type: ignore[attr-defined]
+        return report
+
+
+def _is_parameter(fixturedef: pytest.FixtureDef[Any]) -> bool:
+    """``@pytest.mark.parametrize`` arguments are pseudo-fixtures; they cost nothing."""
+    return getattr(fixturedef.func, "__name__", "") == "get_direct_param_fixture_func"
+
+
+class SessionRecorder:
+    def __init__(
+        self, config: pytest.Config, settings: OptikitConfig, data_file: Path, keep_history: bool
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.data_file = data_file
+        self.keep_history = keep_history
+        self.collector = TimingCollector(settings.performance.exclude)
+        self.started = time.perf_counter()
+        self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        self.collection_time = 0.0
+        self.outcome: str | None = None
+
+    def pytest_collection_finish(self) -> None:
+        self.collection_time = time.perf_counter() - self.started
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self) -> None:
+        self.collection_time = max(self.collection_time, time.perf_counter() - self.started)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        node = getattr(report, "node", None)
+        line = report.location[1] if report.location else None
+        self.collector.add(
+            PhaseReport(
+                nodeid=report.nodeid,
+                when=report.when or "call",
+                duration=report.duration,
+                outcome=report.outcome,
+                worker=node.gateway.id if node is not None else "main",
+                line=line + 1 if line is not None else None,
+                xfail=hasattr(report, "wasxfail"),
+                optikit=getattr(report, "optikit", {}),
+            )
+        )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self) -> None:
+        """Write even after a failure or Ctrl-C: an interrupted run keeps what it measured."""
+        if not self.collector.tests():
+            self.outcome = "no tests ran; nothing recorded"
+            return
+        record = self.collector.record(
+            run_id=f"{self.started_at[:19].replace(':', '')}-{uuid.uuid4().hex[:8]}",
+            started_at=self.started_at,
+            git=git_facts(self.settings.root),
+            machine=machine_facts(calibrate()),
+            slow_threshold=self.settings.performance.slow_test_threshold_seconds,
+            collection_time=self.collection_time,
+            wall_time=time.perf_counter() - self.started,
+        )
+        write_run_record(self.data_file, record)
+        self.outcome = f"{len(record['tests'])} tests recorded in {self.data_file}"
+        if self.keep_history:
+            db = self.settings.path(self.settings.performance.history_db)
+            try:
+                history.append_run(db, record)
+            except OptikitError as exc:
+                self.outcome += f"; history not updated: {exc}"
+                return
+            self.outcome += f" and {db}"
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.outcome:
+            terminalreporter.write_line(f"optikit: {self.outcome}")
+
+
+def register(config: pytest.Config, settings: OptikitConfig) -> None:
+    """Called from ``pytest_configure`` when ``--track-performance`` is on."""
+    track_memory = bool(config.getoption("track_memory"))
+    if track_memory:
+        try:
+            import psutil  # noqa: F401
+        except ImportError:
+            raise pytest.UsageError(
+                "--track-memory needs psutil: pip install 'optikit[memory]'"
+            ) from None
+    config.pluginmanager.register(ReportAnnotator(track_memory), "optikit-report-annotator")
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controller records
+    data_file = config.getoption("performance_data") or settings.performance.data_file
+    recorder = SessionRecorder(
+        config,
+        settings,
+        settings.path(data_file),
+        keep_history=not config.getoption("performance_no_history"),
+    )
+    config.pluginmanager.register(recorder, "optikit-session-recorder")

@@ -1,0 +1,49 @@
+"""Shared fixtures: the fake LLM server and a runner for the bundled example suite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from optikit.testing.fake_llm import FakeLLMServer
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "clinic"
+
+pytest_plugins = ["pytester"]
+
+RunSuite = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLMServer]:
+    """A fake LLM server with no artificial latency: these tests check protocol, not speed."""
+    with FakeLLMServer(latency=0.0) as server:
+        yield server
+
+
+@pytest.fixture
+def run_example_suite() -> RunSuite:
+    """Run pytest on the example suite in a fresh process, as its team would.
+
+    Tests that use this share hard-coded /tmp paths through the example, so they are kept on
+    one xdist worker with ``@pytest.mark.xdist_group("example_suite")``.
+    """
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+        return subprocess.run(
+            command,
+            cwd=EXAMPLE,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    return run

@@ -1,0 +1,90 @@
+"""Baselines from the latest run or the history, and reading them back safely."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from optikit import history
+from optikit.baseline import build_baseline, mad, read_baseline, write_baseline
+from optikit.config import PerformanceConfig
+from optikit.errors import OptikitError
+from tests.factories import record
+
+SETTINGS = PerformanceConfig()
+
+
+def test_mad_ignores_one_outlier() -> None:
+    assert mad([1.0, 1.1, 0.9, 1.0, 9.0]) == pytest.approx(0.1)
+    assert mad([1.0, 2.0]) == 0.0  # too few runs to say
+
+
+def test_from_latest_run(tmp_path: Path) -> None:
+    latest = record({"t.py::a": 1.0, "u.py::b": 2.0})
+    latest["tests"][1]["markers"] = ["slow"]
+    built = build_baseline(latest, SETTINGS, tmp_path / "missing.db")
+    assert built["tests"]["t.py::a"] == {"duration": 1.0, "threshold": 20.0, "noise": 0.0}
+    assert built["suite_metrics"]["suite"] == {"total_duration": 3.0, "threshold": 15.0}
+    assert built["groups"]["marker:slow"] == ["u.py::b"]
+    assert built["groups"]["module:t.py"] == ["t.py::a"]
+    assert built["runs"] == 1
+
+
+def test_from_history_medians_with_noise(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    for index, seconds in enumerate([1.0, 1.2, 0.8, 1.1, 5.0]):
+        history.append_run(db, record({"t.py::a": seconds, "t.py::b": 2.0}, run_id=str(index)))
+    latest = record({"t.py::a": 5.0, "t.py::b": 2.0})
+    built = build_baseline(latest, SETTINGS, db, from_history=5)
+    assert built["tests"]["t.py::a"]["duration"] == 1.1
+    assert built["tests"]["t.py::a"]["noise"] == pytest.approx(0.1)
+    assert built["tests"]["t.py::b"]["noise"] == 0.0
+    assert built["runs"] == 5
+
+
+def test_failed_tests_are_not_in_the_baseline(tmp_path: Path) -> None:
+    latest = record({"t.py::a": 1.0, "t.py::b": 2.0})
+    latest["tests"][1]["status"] = "failed"
+    assert list(build_baseline(latest, SETTINGS, None)["tests"]) == ["t.py::a"]
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "baseline.json"
+    built = build_baseline(record({"t.py::a": 1.0}), SETTINGS, None)
+    write_baseline(path, built)
+    assert read_baseline(path) == built
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "Baseline not found. Run 'make performance-baseline'"),
+        ("{not json", "Baseline is corrupt"),
+        ('{"schema_version": 99}', "Baseline has an unknown format"),
+        ('{"schema_version": 1, "tests": {}, "suite_metrics": {}}', "missing 'groups'"),
+        (
+            json.dumps(
+                {
+                    "schema_version": 1,
+                    "tests": {"a": {"duration": "x"}},
+                    "suite_metrics": {},
+                    "groups": {},
+                }
+            ),
+            "bad entry for a",
+        ),
+    ],
+)
+def test_bad_baselines_are_one_line_errors(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "baseline.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(OptikitError) as caught:
+        read_baseline(path)
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)

@@ -1,0 +1,77 @@
+"""The typer CLI: version, config show, exit codes; plus the console script and -m entry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import typer.core
+import typer.main
+from typer.testing import CliRunner
+
+from optikit import __version__
+from optikit.cli import app
+
+runner = CliRunner()
+
+
+def test_version_through_python_dash_m() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "optikit", "--version"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == f"optikit {__version__}"
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).with_name("optikit")
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, check=True)
+    assert "config" in result.stdout
+    assert "init" in result.stdout
+
+
+def test_help_lists_only_working_commands() -> None:
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    assert set(group.commands) == {
+        "config",
+        "init",
+        "baseline",
+        "regression",
+        "report",
+        "import-junit",
+        "export-durations",
+    }
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in group.commands:
+        assert name in result.output
+
+
+def test_config_show_reports_values_and_sources(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.optikit.audit]\nruns = 7\n")
+    result = runner.invoke(
+        app, ["config", "show", "--project", str(tmp_path)], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    runs = next(line for line in result.output.splitlines() if " runs " in line)
+    assert "7" in runs
+    assert "pyproject.toml" in runs
+    workers = next(line for line in result.output.splitlines() if " workers " in line)
+    assert '"auto"' in workers
+    assert "default" in workers
+
+
+def test_bad_config_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.optikit.audit]\nrun = 7\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "optikit", "config", "show", "--project", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "unknown key 'run' in [tool.optikit.audit]; did you mean 'runs'?" in lines[0]
+    assert str(tmp_path.resolve() / "pyproject.toml") in lines[0]

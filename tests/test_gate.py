@@ -1,0 +1,152 @@
+"""The gate's rules, one by one, on constructed baselines and runs."""
+
+from __future__ import annotations
+
+from optikit.config import PerformanceConfig
+from optikit.gate import compare, confirm
+from tests.factories import baseline, record
+
+SETTINGS = PerformanceConfig()  # 20% per test, 15% suite, 0.05 s floor, 3 MADs
+
+
+def suite(
+    count: int = 10, seconds: float = 1.0, module: str = "tests/test_a.py"
+) -> dict[str, float]:
+    return {f"{module}::test_{i}": seconds for i in range(count)}
+
+
+def verdicts(result: object) -> dict[str, str]:
+    return {t.nodeid: t.verdict for t in result.tests}  # type: ignore[attr-defined]
+
+
+def test_unchanged_run_passes() -> None:
+    durations = suite()
+    result = compare(baseline(durations), record(durations), SETTINGS)
+    assert not result.failed
+    assert set(verdicts(result).values()) == {"ok"}
+    assert result.speed_factor == 1.0
+
+
+def test_one_test_much_slower_is_a_regression() -> None:
+    durations = suite()
+    slower = {**durations, "tests/test_a.py::test_3": 1.5}
+    result = compare(baseline(durations), record(slower), SETTINGS)
+    assert [t.nodeid for t in result.regressions] == ["tests/test_a.py::test_3"]
+    assert round(result.regressions[0].change) == 50
+    assert result.failed
+
+
+def test_slowdown_under_the_threshold_passes() -> None:
+    durations = suite()
+    result = compare(
+        baseline(durations), record({**durations, "tests/test_a.py::test_3": 1.15}), SETTINGS
+    )
+    assert not result.failed
+
+
+def test_slowdown_under_the_noise_floor_passes() -> None:
+    durations = suite(seconds=0.1)
+    tiny = {**durations, "tests/test_a.py::test_0": 0.14}  # +40% but only 40 ms
+    result = compare(baseline(durations), record(tiny), SETTINGS)
+    assert verdicts(result)["tests/test_a.py::test_0"] == "ok"
+
+
+def test_slowdown_within_its_own_noise_passes() -> None:
+    durations = suite()
+    noise = {"tests/test_a.py::test_0": 0.06}  # 3 MADs = 0.18 s: below the 20% threshold
+    result = compare(
+        baseline(durations, noise), record({**durations, "tests/test_a.py::test_0": 1.25}), SETTINGS
+    )
+    assert verdicts(result)["tests/test_a.py::test_0"] == "regression"
+    wider = {"tests/test_a.py::test_0": 0.066}  # 3 MADs = 0.198 s, delta 0.21 still over
+    result = compare(
+        baseline(durations, wider), record({**durations, "tests/test_a.py::test_0": 1.19}), SETTINGS
+    )
+    assert verdicts(result)["tests/test_a.py::test_0"] == "ok"
+
+
+def test_test_too_noisy_for_its_threshold_is_noisy_not_failed() -> None:
+    durations = suite()
+    noise = {"tests/test_a.py::test_0": 0.3}  # 3 MADs = 0.9 s on a 1 s test
+    result = compare(
+        baseline(durations, noise), record({**durations, "tests/test_a.py::test_0": 2.5}), SETTINGS
+    )
+    assert verdicts(result)["tests/test_a.py::test_0"] == "noisy"
+    assert not result.failed
+
+
+def test_slower_runner_does_not_fail_every_test() -> None:
+    durations = suite()
+    everything_slower = {nodeid: seconds * 1.4 for nodeid, seconds in durations.items()}
+    # the calibration score says this machine is 40% slower too
+    result = compare(
+        baseline(durations, calibration=0.02),
+        record(everything_slower, calibration=0.028),
+        SETTINGS,
+    )
+    assert round(result.speed_factor, 2) == 1.4
+    assert not result.failed
+
+
+def test_real_suite_wide_slowdown_fails_the_suite_total() -> None:
+    durations = suite()
+    everything_slower = {nodeid: seconds * 1.4 for nodeid, seconds in durations.items()}
+    # same machine speed: the code got slower
+    result = compare(baseline(durations), record(everything_slower), SETTINGS)
+    assert not result.regressions  # absorbed by the speed factor...
+    groups = {s.group for s in result.suite_regressions}
+    assert groups == {"suite", "module:tests/test_a.py"}  # ...but caught by the totals
+    assert result.failed
+
+
+def test_regression_still_found_on_a_slower_runner() -> None:
+    durations = suite()
+    slower_runner = {nodeid: seconds * 1.3 for nodeid, seconds in durations.items()}
+    slower_runner["tests/test_a.py::test_5"] = 1.3 * 1.5
+    result = compare(baseline(durations), record(slower_runner, calibration=0.026), SETTINGS)
+    assert [t.nodeid for t in result.regressions] == ["tests/test_a.py::test_5"]
+    assert round(result.regressions[0].change) == 50
+
+
+def test_new_missing_failed_and_faster_tests() -> None:
+    durations = suite()
+    now = dict(durations)
+    del now["tests/test_a.py::test_0"]
+    now["tests/test_a.py::test_new"] = 3.0
+    now["tests/test_a.py::test_1"] = 0.5
+    now["tests/test_a.py::test_2"] = 9.0
+    run = record(now)
+    for test in run["tests"]:
+        if test["nodeid"] == "tests/test_a.py::test_2":
+            test["status"] = "failed"  # a failing test's time says nothing about speed
+    result = compare(baseline(durations), run, SETTINGS)
+    found = verdicts(result)
+    assert found["tests/test_a.py::test_0"] == "missing"
+    assert found["tests/test_a.py::test_2"] == "missing"
+    assert found["tests/test_a.py::test_new"] == "new"
+    assert found["tests/test_a.py::test_1"] == "faster"
+    assert not result.failed
+
+
+def test_speed_factor_needs_enough_stable_tests() -> None:
+    durations = suite(count=3)
+    slower = {nodeid: 2.0 for nodeid in durations}
+    result = compare(baseline(durations), record(slower), SETTINGS)
+    assert result.speed_factor == 1.0
+    assert result.notes
+    assert len(result.regressions) == 3
+
+
+def test_confirm_keeps_persistent_regressions_only() -> None:
+    durations = suite()
+    slower = {**durations, "tests/test_a.py::test_1": 2.0, "tests/test_a.py::test_2": 2.0}
+    expected = baseline(durations)
+    result = compare(expected, record(slower), SETTINGS)
+    assert len(result.regressions) == 2
+    reruns = {
+        "tests/test_a.py::test_1": [2.1, 1.9, 2.0],
+        "tests/test_a.py::test_2": [1.0, 1.02, 0.98],
+    }
+    confirmed = confirm(result, reruns, expected, SETTINGS)
+    assert [t.nodeid for t in confirmed.regressions] == ["tests/test_a.py::test_1"]
+    assert verdicts(confirmed)["tests/test_a.py::test_2"] == "unconfirmed"

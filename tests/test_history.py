@@ -1,0 +1,68 @@
+"""The SQLite history: appends, queries, concurrent writers and damaged files."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from optikit import history
+from optikit.errors import OptikitError
+from tests.factories import record
+
+
+def append_many(db: Path, prefix: str, count: int) -> None:
+    for index in range(count):
+        history.append_run(
+            db, record({"t.py::a": 1.0 + index, "t.py::b": 2.0}, run_id=f"{prefix}-{index}")
+        )
+
+
+def test_runs_and_durations_oldest_first(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    append_many(db, "run", 3)
+    assert [r.run_id for r in history.recent_runs(db, 2)] == ["run-1", "run-2"]
+    assert history.durations(db, 10)["t.py::a"] == [1.0, 2.0, 3.0]
+    assert history.durations(db, 2)["t.py::a"] == [2.0, 3.0]
+
+
+def test_the_same_run_is_stored_once(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    same = record({"t.py::a": 1.0}, run_id="once")
+    history.append_run(db, same)
+    history.append_run(db, same)
+    assert len(history.recent_runs(db, 10)) == 1
+    assert history.durations(db, 10) == {"t.py::a": [1.0]}
+
+
+def test_failed_tests_are_left_out_of_durations_by_default(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    run = record({"t.py::a": 1.0, "t.py::b": 5.0})
+    run["tests"][1]["status"] = "failed"
+    history.append_run(db, run)
+    assert history.durations(db, 10) == {"t.py::a": [1.0]}
+    assert history.durations(db, 10, passed_only=False)["t.py::b"] == [5.0]
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    with ProcessPoolExecutor(2) as pool:
+        jobs = [pool.submit(append_many, db, name, 25) for name in ("left", "right")]
+        for job in jobs:
+            job.result()
+    runs = history.recent_runs(db, 100)
+    assert len(runs) == 50
+    assert len(history.durations(db, 100)["t.py::b"]) == 50
+
+
+def test_damaged_database_is_one_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    db.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(OptikitError, match=r"h.db: history database is unreadable .*Move it aside"):
+        history.recent_runs(db, 1)
+
+
+def test_missing_database_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(OptikitError, match="Run 'pytest --track-performance' at least once"):
+        history.durations(tmp_path / "none.db", 5)

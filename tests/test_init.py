@@ -1,0 +1,130 @@
+"""``optikit init``: appends only what is missing, keeps existing bytes, and is idempotent."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from optikit.cli import app
+from optikit.config import PerformanceConfig, load_config
+from optikit.init_project import MAKEFILE_TARGETS, init_project
+
+EXISTING_PYPROJECT = """\
+[project]
+name = "clinic"   # odd spacing and a comment that must survive
+dependencies = [
+    "polars",  # trailing comma, on purpose
+]
+
+[tool.ruff]
+line-length = 88
+"""
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(root.iterdir()) if path.is_file()}
+
+
+def test_appends_section_and_keeps_existing_bytes(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(EXISTING_PYPROJECT)
+    init_project(tmp_path)
+    text = (tmp_path / "pyproject.toml").read_text()
+    assert text.startswith(EXISTING_PYPROJECT)
+    config = load_config(tmp_path)
+    assert config.performance == PerformanceConfig()
+    assert {s.source for s in config.settings()} == {"pyproject.toml"}
+
+
+def test_second_run_changes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(EXISTING_PYPROJECT)
+    first = init_project(tmp_path)
+    assert all(change.changed for change in first)
+    before = snapshot(tmp_path)
+    second = init_project(tmp_path)
+    assert not any(change.changed for change in second)
+    assert snapshot(tmp_path) == before
+
+
+def test_file_without_trailing_newline_keeps_its_bytes(tmp_path: Path) -> None:
+    original = '[project]\nname = "x"'
+    (tmp_path / "pyproject.toml").write_text(original)
+    init_project(tmp_path)
+    assert (tmp_path / "pyproject.toml").read_text().startswith(original + "\n")
+    assert load_config(tmp_path).audit.runs == 20
+
+
+def test_existing_optikit_section_is_left_alone(tmp_path: Path) -> None:
+    text = "[tool.optikit.audit]\nruns = 3  # we like it short\n"
+    (tmp_path / "pyproject.toml").write_text(text)
+    changes = init_project(tmp_path)
+    assert not changes[0].changed
+    assert (tmp_path / "pyproject.toml").read_text() == text
+
+
+def test_creates_missing_files(tmp_path: Path) -> None:
+    init_project(tmp_path)
+    assert load_config(tmp_path).pyproject == (tmp_path / "pyproject.toml").resolve()
+    assert (tmp_path / "Makefile").exists()
+    ignored = (tmp_path / ".gitignore").read_text().splitlines()
+    assert {"tests/.performance_data.json", "tests/.test_cache/", ".optikit/"} <= set(ignored)
+    assert "tests/.performance_baseline.json" not in ignored  # the baseline is committed
+
+
+def test_keeps_existing_make_targets_and_ignore_lines(tmp_path: Path) -> None:
+    makefile = "test-fast: ## ours\n\tpytest -x\n"
+    (tmp_path / "Makefile").write_text(makefile)
+    (tmp_path / ".gitignore").write_text("/.optikit/\n*.pyc")
+    changes = {change.path.name: change for change in init_project(tmp_path)}
+    assert "test-fast" not in changes["Makefile"].added
+    text = (tmp_path / "Makefile").read_text()
+    assert text.startswith(makefile)
+    assert text.count("test-fast:") == 1
+    assert ".optikit/" not in changes[".gitignore"].added
+    assert (tmp_path / ".gitignore").read_text().startswith("/.optikit/\n*.pyc\n")
+
+
+def test_ignore_entries_follow_configured_paths(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.optikit.cache]\ndir = 'build/fixture-cache'\n"
+        "[tool.optikit.performance]\nhistory_db = 'perf.db'\n"
+    )
+    init_project(tmp_path)
+    ignored = (tmp_path / ".gitignore").read_text().splitlines()
+    assert "build/fixture-cache/" in ignored
+    assert "perf.db" in ignored
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_added_make_targets_are_valid(tmp_path: Path) -> None:
+    (tmp_path / "Makefile").write_text("all:\n\techo all\n")
+    init_project(tmp_path)
+    for target in MAKEFILE_TARGETS:
+        result = subprocess.run(
+            ["make", "--dry-run", "--no-print-directory", target],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert result.stdout.strip() == MAKEFILE_TARGETS[target][1]
+
+
+def test_cli_reports_what_it_did(tmp_path: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(app, ["init", "--project", str(tmp_path)], env={"COLUMNS": "200"})
+    assert first.exit_code == 0, first.output
+    assert "[tool.optikit.performance]" in first.output
+    second = runner.invoke(app, ["init", "--project", str(tmp_path)], env={"COLUMNS": "200"})
+    assert second.output.count("up to date") == 3
+
+
+def test_cli_rejects_broken_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project\n")
+    result = CliRunner().invoke(app, ["init", "--project", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is not valid TOML" in result.output
+    assert (tmp_path / "pyproject.toml").read_text() == "[project\n"

@@ -1,0 +1,153 @@
+"""track -> baseline -> report -> regression, through the real CLI in fresh processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PYPROJECT = """
+[tool.optikit.performance]
+# sleeps are exact lower bounds; a wide floor keeps a loaded machine's jitter out of the gate
+noise_floor_seconds = 0.2
+"""
+
+TESTS = """
+import os
+import time
+
+import pytest
+
+@pytest.mark.parametrize("n", range(6))
+def test_steady(n):
+    time.sleep(0.05)
+
+def test_target():
+    time.sleep(0.3 + (0.6 if os.environ.get("SLOWDOWN") else 0.0))
+"""
+
+
+def run(project: Path, *args: str, slowdown: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SLOWDOWN", "GITHUB_ACTIONS")}
+    env["COLUMNS"] = "200"
+    if slowdown:
+        env["SLOWDOWN"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=project, env=env, capture_output=True, text=True
+    )
+
+
+def track(project: Path, slowdown: bool = False) -> None:
+    result = run(
+        project, "pytest", "-q", "-p", "no:randomly", "--track-performance", slowdown=slowdown
+    )
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_work.py").write_text(TESTS)
+    return tmp_path
+
+
+def test_gate_passes_steady_runs_and_fails_a_real_slowdown(project: Path) -> None:
+    missing = run(project, "optikit", "regression")
+    assert missing.returncode == 2
+    assert "Baseline not found. Run 'make performance-baseline'" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+    track(project)
+    track(project)
+    made = run(project, "optikit", "baseline", "--from-history", "2")
+    assert made.returncode == 0, made.stderr
+    saved = json.loads((project / "tests/.performance_baseline.json").read_text())
+    assert len(saved["tests"]) == 7
+    assert saved["runs"] == 2
+
+    report = run(project, "optikit", "report", "--compare-baseline")
+    assert report.returncode == 0, report.stderr
+    assert "## Slowest tests" in report.stdout
+    assert "`tests/test_work.py::test_target`" in report.stdout
+    html = run(project, "optikit", "report", "--format", "html", "--output", "report.html")
+    assert html.returncode == 0
+    assert (project / "report.html").read_text().startswith("<!doctype html>")
+
+    track(project)
+    steady = run(project, "optikit", "regression")
+    assert steady.returncode == 0, steady.stdout
+
+    track(project, slowdown=True)
+    slower = run(project, "optikit", "regression")
+    assert slower.returncode == 1, slower.stdout
+    assert "tests/test_work.py::test_target" in slower.stdout
+    assert "regression" in slower.stdout
+    assert "Gate FAILED" in slower.stdout
+
+    # --confirm re-runs the flagged test: a slowdown that is gone is not a regression
+    gone = run(project, "optikit", "regression", "--confirm", "2")
+    assert gone.returncode == 0, gone.stdout
+    assert "unconfirmed" in gone.stdout
+    persists = run(project, "optikit", "regression", "--confirm", "2", slowdown=True)
+    assert persists.returncode == 1, persists.stdout
+
+
+def test_github_actions_annotations(project: Path) -> None:
+    track(project)
+    assert run(project, "optikit", "baseline").returncode == 0
+    track(project, slowdown=True)
+    env = {
+        **os.environ,
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(project / "summary.md"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "optikit", "regression"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert (
+        "::warning file=tests/test_work.py,line=11::tests/test_work.py::test_target is"
+        in result.stdout
+    )
+    report = subprocess.run(
+        [sys.executable, "-m", "optikit", "report"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert report.returncode == 0
+    assert "# Test performance report" in (project / "summary.md").read_text()
+
+
+def test_corrupt_run_record_is_exit_2(project: Path) -> None:
+    (project / "tests/.performance_data.json").write_text("{half a file")
+    for command in (("baseline",), ("report",)):
+        result = run(project, "optikit", *command)
+        assert result.returncode == 2
+        assert "Run record is corrupt" in result.stderr
+        assert "pytest --track-performance" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_import_junit_and_export_durations(project: Path) -> None:
+    junit = run(project, "pytest", "-q", "-p", "no:randomly", "--junitxml=junit.xml")
+    assert junit.returncode == 0
+    imported = run(project, "optikit", "import-junit", "junit.xml")
+    assert imported.returncode == 0, imported.stderr
+    record = json.loads((project / "tests/.performance_data.json").read_text())
+    assert "tests/test_work.py::test_target" in {t["nodeid"] for t in record["tests"]}
+    track(project)
+    exported = run(project, "optikit", "export-durations", "--runs", "5")
+    assert exported.returncode == 0, exported.stderr
+    durations = json.loads((project / ".test_durations").read_text())
+    assert durations["tests/test_work.py::test_target"] >= 0.3

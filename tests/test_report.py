@@ -1,0 +1,125 @@
+"""Reports: markdown, JSON, self-contained HTML, docs sections and Actions annotations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from optikit import history
+from optikit.config import PerformanceConfig
+from optikit.gate import compare
+from optikit.report import (
+    DOCS_END,
+    DOCS_START,
+    build_report,
+    github_annotations,
+    hot_spots,
+    render,
+    update_docs,
+)
+from tests.factories import baseline, record
+
+
+def sample() -> tuple[dict[str, float], dict[str, float]]:
+    before = {f"tests/test_a.py::test_{i}": 1.0 for i in range(6)}
+    after = {**before, "tests/test_a.py::test_2": 2.0, "tests/test_b.py::test_slow": 40.0}
+    return before, after
+
+
+def fixtures() -> list:  # type: ignore[type-arg]
+    return [
+        {
+            "name": "patients",
+            "scope": "function",
+            "baseid": "tests",
+            "setups": 10,
+            "total": 5.0,
+            "max": 0.6,
+        },
+        {"name": "db", "scope": "session", "baseid": "", "setups": 1, "total": 2.0, "max": 2.0},
+        {
+            "name": "cheap",
+            "scope": "function",
+            "baseid": "",
+            "setups": 10,
+            "total": 0.01,
+            "max": 0.001,
+        },
+    ]
+
+
+def test_hot_spots_estimate_the_saving_of_a_wider_scope() -> None:
+    spots = hot_spots(fixtures(), min_saving=0.05)
+    assert [(s.name, s.wider_scope, s.saving) for s in spots] == [("patients", "module", 4.5)]
+
+
+def test_markdown_has_every_section(tmp_path: Path) -> None:
+    before, after = sample()
+    run = record(after)
+    run["fixtures"] = fixtures()
+    db = tmp_path / "h.db"
+    history.append_run(db, record(before, run_id="old"))
+    history.append_run(db, run)
+    gate = compare(baseline(before), run, PerformanceConfig())
+    text = render(build_report(run, 30.0, gate, db), "markdown")
+    for heading in (
+        "# Test performance report",
+        "## Slowest tests",
+        "## Slow tests without the `slow` mark (over 30 s)",
+        "## Fixture hot spots",
+        "## Against the baseline",
+        "## Trend",
+        "## Recommendations",
+    ):
+        assert heading in text
+    assert "| `tests/test_b.py::test_slow` | 40.000 |" in text
+    assert "| `tests/test_a.py::test_2` | 1.000 | 2.000 | +100.0% | 20% | regression |" in text
+    assert "`patients` (tests) | function | 10 | 5.000 | module | 4.500" in text
+    assert "Mark the 1 test(s) over 30 s with @pytest.mark.slow" in text
+
+
+def test_json_is_structured() -> None:
+    before, after = sample()
+    run = record(after)
+    gate = compare(baseline(before), run, PerformanceConfig())
+    data = json.loads(render(build_report(run, 30.0, gate), "json"))
+    assert data["gate"]["failed"] is True
+    regressions = [t for t in data["gate"]["tests"] if t["verdict"] == "regression"]
+    assert regressions[0]["nodeid"] == "tests/test_a.py::test_2"
+    assert regressions[0]["change"] == 100.0
+    assert data["unmarked_slow"][0]["nodeid"] == "tests/test_b.py::test_slow"
+
+
+def test_html_is_one_self_contained_file_with_charts(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    for index in range(3):
+        history.append_run(db, record({"t.py::a": 1.0 + index}, run_id=str(index)))
+    page = render(build_report(record({"t.py::a": 3.0}), 30.0, None, db), "html")
+    assert page.startswith("<!doctype html>")
+    assert page.count("<svg") == 2
+    assert "<polyline" in page
+    assert "<script" not in page
+    assert "src=" not in page
+    assert "href=" not in page
+
+
+def test_update_docs_rewrites_only_the_marked_section(tmp_path: Path) -> None:
+    doc = tmp_path / "PERFORMANCE.md"
+    doc.write_text(f"# Our notes\n\nhand written\n\n{DOCS_START}\nold\n{DOCS_END}\n\nfooter\n")
+    update_docs(doc, "# new report\n")
+    assert doc.read_text() == (
+        f"# Our notes\n\nhand written\n\n{DOCS_START}\n# new report\n{DOCS_END}\n\nfooter\n"
+    )
+    fresh = tmp_path / "NEW.md"
+    update_docs(fresh, "report\n")
+    update_docs(fresh, "report 2\n")
+    assert fresh.read_text() == f"{DOCS_START}\nreport 2\n{DOCS_END}\n"
+
+
+def test_github_annotations_point_at_the_test_line() -> None:
+    before, after = sample()
+    gate = compare(baseline(before), record(after), PerformanceConfig())
+    assert github_annotations(gate) == [
+        "::warning file=tests/test_a.py,line=3::tests/test_a.py::test_2 is +100% slower "
+        "(1.000s -> 2.000s, threshold 20%)"
+    ]

@@ -1,0 +1,156 @@
+"""``pytest --track-performance`` on real pytest runs, serial and under xdist."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from optikit import history
+
+CONFTEST = """
+import time
+import pytest
+
+@pytest.fixture(scope="session")
+def session_db():
+    time.sleep(0.2)
+    yield "db"
+    time.sleep(0.1)
+
+@pytest.fixture(scope="module")
+def module_data(session_db):
+    time.sleep(0.1)
+    return [1, 2]
+
+@pytest.fixture
+def per_test():
+    time.sleep(0.05)
+    return 1
+"""
+
+TEST_A = """
+import pytest
+
+def test_one(module_data, per_test):
+    assert module_data
+
+@pytest.mark.slow
+def test_slow(module_data):
+    pass
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_param(per_test, n):
+    assert n
+"""
+
+TEST_B = """
+def test_other(module_data):
+    assert module_data
+"""
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_a=TEST_A, test_b=TEST_B)
+    return pytester
+
+
+def tracked(pytester: pytest.Pytester, *args: str) -> dict[str, Any]:
+    result = pytester.runpytest_subprocess("--track-performance", "-p", "no:randomly", *args)
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["optikit: * tests recorded in *"])
+    data: dict[str, Any] = json.loads((pytester.path / "tests/.performance_data.json").read_text())
+    return data
+
+
+def test_serial_and_parallel_record_the_same_tests_and_phases(suite: pytest.Pytester) -> None:
+    serial = tracked(suite)
+    parallel = tracked(suite, "-n", "2")
+
+    def shape(record: dict[str, Any]) -> set[tuple[str, ...]]:
+        return {
+            (t["nodeid"], t["status"], *sorted(k for k in ("setup", "call", "teardown") if k in t))
+            for t in record["tests"]
+        }
+
+    assert shape(serial) == shape(parallel)
+    assert len(serial["tests"]) == 5
+    assert {t["worker"] for t in serial["tests"]} == {"main"}
+    assert {t["worker"] for t in parallel["tests"]} <= {"gw0", "gw1"}
+    assert set(parallel["workers"]) == {t["worker"] for t in parallel["tests"]}
+    assert parallel["collection_time"] > 0
+
+
+def test_fixture_time_goes_to_the_fixture_not_the_first_test(suite: pytest.Pytester) -> None:
+    record = tracked(suite)
+    fixtures = {f["name"]: f for f in record["fixtures"]}
+    assert (fixtures["session_db"]["scope"], fixtures["session_db"]["setups"]) == ("session", 1)
+    assert fixtures["session_db"]["total"] >= 0.2
+    assert fixtures["session_db"]["teardown_total"] >= 0.1
+    # module_data's own time excludes session_db, which it depends on
+    assert (fixtures["module_data"]["setups"], fixtures["module_data"]["scope"]) == (2, "module")
+    assert 0.1 <= fixtures["module_data"]["max"] < fixtures["session_db"]["total"] + 0.1
+    assert fixtures["per_test"]["setups"] == 3
+    assert "n" not in fixtures  # parametrize arguments are not fixtures
+
+
+def test_markers_lines_and_summary(suite: pytest.Pytester) -> None:
+    record = tracked(suite)
+    tests = {t["nodeid"]: t for t in record["tests"]}
+    assert tests["test_a.py::test_slow"]["markers"] == ["slow"]
+    assert tests["test_a.py::test_param[1]"]["markers"] == []
+    assert tests["test_a.py::test_slow"]["line"] == 6  # its first line: the decorator
+    assert record["summary"]["total_tests"] == 5
+    assert record["machine"]["calibration"] > 0
+    assert record["git"] == {"commit": None, "branch": None, "dirty": None}
+
+
+def test_each_run_is_appended_to_the_history(suite: pytest.Pytester) -> None:
+    tracked(suite)
+    tracked(suite, "-n", "2")
+    db = suite.path / ".optikit/history.db"
+    assert len(history.recent_runs(db, 10)) == 2
+    assert all(len(values) == 2 for values in history.durations(db, 10).values())
+
+
+def test_without_the_flag_nothing_is_written(suite: pytest.Pytester) -> None:
+    result = suite.runpytest_subprocess("-p", "no:randomly")
+    assert result.ret == 0
+    assert not (suite.path / "tests/.performance_data.json").exists()
+    assert "optikit:" not in result.stdout.str()
+
+
+def test_interrupted_run_keeps_what_it_measured(suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_c="def test_stop():\n    raise KeyboardInterrupt\n")
+    result = suite.runpytest_subprocess("--track-performance", "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    record = json.loads((suite.path / "tests/.performance_data.json").read_text())
+    assert {t["nodeid"] for t in record["tests"]} >= {
+        "test_a.py::test_one",
+        "test_b.py::test_other",
+    }
+
+
+def test_memory_tracking(suite: pytest.Pytester) -> None:
+    record = tracked(suite, "--track-memory")
+    assert all("memory_peak_mb" in t and t["cpu_time"] >= 0 for t in record["tests"])
+
+
+def test_custom_data_path_and_no_history(suite: pytest.Pytester, tmp_path: Path) -> None:
+    target = tmp_path / "run.json"
+    result = suite.runpytest_subprocess(
+        "--track-performance", f"--performance-data={target}", "--performance-no-history"
+    )
+    assert result.ret == 0
+    assert len(json.loads(target.read_text())["tests"]) == 5
+    assert not (suite.path / ".optikit/history.db").exists()
+
+
+def test_excluded_paths_are_not_recorded(suite: pytest.Pytester) -> None:
+    suite.makepyprojecttoml('[tool.optikit.performance]\nexclude = ["test_b.py"]\n')
+    record = tracked(suite)
+    assert "test_b.py::test_other" not in {t["nodeid"] for t in record["tests"]}
