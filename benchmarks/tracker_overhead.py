@@ -83,64 +83,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5)
     args = parser.parse_args()
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, object] = {"tests": TESTS, "pairs": args.pairs}
     with tempfile.TemporaryDirectory(prefix="optikit-overhead-") as tmp:
         scratch = Path(tmp)
         suite = scratch / "suite"
         suite.mkdir()
         make_suite(suite)
+        commands = dict(VARIANTS)
+        # each variant is compared with the plain run from its own environment
+        references = {name: "optikit not loaded" for name in VARIANTS}
         monitor = monitor_python(scratch)
+        if monitor is None:
+            results["pytest-monitor"] = "could not be installed here"
+        else:
+            plain = [str(monitor), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+            commands["pytest-monitor venv, plugin off"] = [*plain, "-p", "no:monitor"]
+            commands["pytest-monitor"] = plain
+            references["pytest-monitor"] = "pytest-monitor venv, plugin off"
+            references["pytest-monitor venv, plugin off"] = "pytest-monitor venv, plugin off"
         for mode, workers in (("serial", None), ("-n 2", "2")):
-            commands = dict(VARIANTS)
-            if monitor is not None:
-                commands["pytest-monitor"] = [
-                    str(monitor),
-                    "-m",
-                    "pytest",
-                    "-q",
-                    "-p",
-                    "no:cacheprovider",
-                ]
             times = measure(suite, commands, args.pairs, workers)
-            reference = "optikit not loaded"
             results[mode] = {
                 name: {
                     "median_seconds": round(statistics.median(values), 3),
-                    "overhead_percent": round(overhead(times, name, reference), 2),
+                    "overhead_percent": round(overhead(times, name, references[name]), 2),
                 }
                 for name, values in times.items()
             }
-            if monitor is not None:
-                # pytest-monitor's venv has no optikit: compare it with its own plain run
-                plain = measure(
-                    suite,
-                    {
-                        "plain": [
-                            str(monitor),
-                            "-m",
-                            "pytest",
-                            "-q",
-                            "-p",
-                            "no:monitor",
-                            "-p",
-                            "no:cacheprovider",
-                        ]
-                    },
-                    args.pairs,
-                    workers,
-                )
-                results[mode]["pytest-monitor"]["overhead_percent"] = round(
-                    (
-                        statistics.median(times["pytest-monitor"])
-                        / statistics.median(plain["plain"])
-                        - 1
-                    )
-                    * 100,
-                    2,
-                )
-    if monitor is None:
-        results["note"] = {"pytest-monitor": "could not be installed here"}
-    print(json.dumps({"tests": TESTS, "pairs": args.pairs, "results": results}, indent=1))
+    print(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
