@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from optikit import tracker
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
 
@@ -56,6 +55,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"optikit: {exc}") from None
     config.stash[config_key] = settings
     if config.getoption("track_performance"):
+        # imported here: a session without the flag should not pay for the tracker's imports
+        from optikit import tracker
+
         tracker.register(config, settings)
 
 

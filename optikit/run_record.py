@@ -75,7 +75,7 @@ def summarise(tests: list[TestEntry], slow_threshold: float) -> dict[str, Any]:
 
 
 def write_run_record(path: Path, record: RunRecord) -> None:
-    write_text_atomic(path, json.dumps(record, indent=1) + "\n")
+    write_text_atomic(path, json.dumps(record) + "\n")
 
 
 def read_json(path: Path, what: str, fix: str) -> Any:

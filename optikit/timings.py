@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from optikit.run_record import SCHEMA_VERSION, FixtureEntry, RunRecord, TestEntry, summarise
 
 # Markers that describe how a test is run rather than what kind of test it is.
 MECHANICAL_MARKERS = frozenset({"parametrize", "usefixtures", "filterwarnings"})
+NO_EXTRA: Mapping[str, Any] = MappingProxyType({})  # a report without optikit's annotations
 
 
-@dataclass
+@dataclass(slots=True)
 class _Test:
     nodeid: str
     line: int | None = None
@@ -29,7 +32,7 @@ class _Test:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Fixture:
     setups: int = 0
     total: float = 0.0
@@ -37,9 +40,11 @@ class _Fixture:
     teardown_total: float = 0.0
 
 
-@dataclass(frozen=True)
-class PhaseReport:
-    """The fields of one ``TestReport`` the tracker uses (xdist forwards all of them)."""
+class PhaseReport(NamedTuple):
+    """The fields of one ``TestReport`` the tracker uses (xdist forwards all of them).
+
+    A named tuple because one is built per phase of every test: it is the cheapest record.
+    """
 
     nodeid: str
     when: str
@@ -48,7 +53,7 @@ class PhaseReport:
     worker: str
     line: int | None = None
     xfail: bool = False
-    optikit: dict[str, Any] = field(default_factory=dict)
+    optikit: Mapping[str, Any] = NO_EXTRA
 
 
 class TimingCollector:
@@ -58,6 +63,7 @@ class TimingCollector:
         self.exclude = exclude
         self._tests: dict[str, _Test] = {}
         self._fixtures: dict[tuple[str, str, str], _Fixture] = defaultdict(_Fixture)
+        self._excluded_paths: dict[str, bool] = {}  # one fnmatch per file, not per report
 
     def add(self, report: PhaseReport) -> None:
         self._add_fixture_timings(report.optikit)
@@ -78,9 +84,17 @@ class TimingCollector:
 
     def _excluded(self, nodeid: str) -> bool:
         path = nodeid.split("::", 1)[0]
-        return any(fnmatch.fnmatch(path, pattern) for pattern in self.exclude)
+        excluded = self._excluded_paths.get(path)
+        if excluded is None:
+            excluded = any(fnmatch.fnmatch(path, pattern) for pattern in self.exclude)
+            self._excluded_paths[path] = excluded
+        return excluded
 
-    def _add_fixture_timings(self, extra: dict[str, Any]) -> None:
+    def __len__(self) -> int:
+        """How many tests were recorded."""
+        return len(self._tests)
+
+    def _add_fixture_timings(self, extra: Mapping[str, Any]) -> None:
         for name, scope, baseid, seconds in extra.get("fixtures", ()):
             fixture = self._fixtures[(name, scope, baseid)]
             fixture.setups += 1

@@ -13,9 +13,10 @@ Two small plugin objects, registered only when the flag is given:
 from __future__ import annotations
 
 import datetime
+import os
 import time
-import uuid
 from collections.abc import Generator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,10 @@ import pytest
 
 from optikit import history
 from optikit.config import OptikitConfig
-from optikit.environment import calibrate, git_facts, machine_facts
+from optikit.environment import calibrate, git_facts, platform_facts
 from optikit.errors import OptikitError
 from optikit.run_record import write_run_record
-from optikit.timings import MECHANICAL_MARKERS, PhaseReport, TimingCollector
+from optikit.timings import MECHANICAL_MARKERS, NO_EXTRA, PhaseReport, TimingCollector
 
 MB = 1024 * 1024
 
@@ -57,13 +58,11 @@ class ReportAnnotator:
             seconds = time.perf_counter() - started
             self._setups.append((fixturedef.argname, fixturedef.scope, fixturedef.baseid, seconds))
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(self) -> Any:
+    # Plain hooks rather than wrappers where a timestamp is all that is needed: they are
+    # called for every test, and the tracker's cost is the sum of such microseconds.
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self) -> None:
         self._teardown_mark = time.perf_counter()
-        try:
-            return (yield)
-        finally:
-            self._teardown_mark = None
 
     def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef[Any]) -> None:
         """Fixtures are finalized one after another: each one's share is the time since the last."""
@@ -76,12 +75,10 @@ class ReportAnnotator:
         self._teardowns.append((*key, now - self._teardown_mark))
         self._teardown_mark = now
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(self) -> Any:
+    def pytest_runtest_logstart(self) -> None:
         self._cpu_start = time.process_time()
         if self._process is not None:
             self._rss_start = self._rss_peak = self._process.memory_info().rss
-        return (yield)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -99,10 +96,12 @@ class ReportAnnotator:
             names = dict.fromkeys(m.name for m in item.iter_markers())
             extra["markers"] = [name for name in names if name not in MECHANICAL_MARKERS]
         elif call.when == "teardown":
+            self._teardown_mark = None
             extra["cpu_time"] = time.process_time() - self._cpu_start
             if self._process is not None:
                 extra["memory_peak_mb"] = (self._rss_peak - self._rss_start) / MB
-        report.optikit = extra  # type: ignore[attr-defined]
+        if extra:
+            report.optikit = extra  # type: ignore[attr-defined]
         return report
 
 
@@ -124,6 +123,11 @@ class SessionRecorder:
         self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self.collection_time = 0.0
         self.outcome: str | None = None
+        self._reports: list[pytest.TestReport] = []
+        # git and platform facts wait on subprocesses and files: gather them while tests run
+        self._facts = ThreadPoolExecutor(1, thread_name_prefix="optikit-facts")
+        self._git = self._facts.submit(git_facts, settings.root)
+        self._platform = self._facts.submit(platform_facts)
 
     def pytest_collection_finish(self) -> None:
         self.collection_time = time.perf_counter() - self.started
@@ -133,32 +137,41 @@ class SessionRecorder:
         self.collection_time = max(self.collection_time, time.perf_counter() - self.started)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        node = getattr(report, "node", None)
-        line = report.location[1] if report.location else None
-        self.collector.add(
-            PhaseReport(
-                nodeid=report.nodeid,
-                when=report.when or "call",
-                duration=report.duration,
-                outcome=report.outcome,
-                worker=node.gateway.id if node is not None else "main",
-                line=line + 1 if line is not None else None,
-                xfail=hasattr(report, "wasxfail"),
-                optikit=getattr(report, "optikit", {}),
+        # Only keep the report (pytest's terminal reporter keeps it too): all the work is
+        # done once, at the end, in one tight loop.
+        self._reports.append(report)
+
+    def _collect(self) -> None:
+        for report in self._reports:
+            node = getattr(report, "node", None)
+            line = report.location[1] if report.location else None
+            self.collector.add(
+                PhaseReport(
+                    nodeid=report.nodeid,
+                    when=report.when or "call",
+                    duration=report.duration,
+                    outcome=report.outcome,
+                    worker=node.gateway.id if node is not None else "main",
+                    line=line + 1 if line is not None else None,
+                    xfail=hasattr(report, "wasxfail"),
+                    optikit=getattr(report, "optikit", NO_EXTRA),
+                )
             )
-        )
+        self._reports.clear()
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:
         """Write even after a failure or Ctrl-C: an interrupted run keeps what it measured."""
-        if not self.collector.tests():
+        self._collect()
+        self._facts.shutdown(wait=False)
+        if not self.collector:
             self.outcome = "no tests ran; nothing recorded"
             return
         record = self.collector.record(
-            run_id=f"{self.started_at[:19].replace(':', '')}-{uuid.uuid4().hex[:8]}",
+            run_id=f"{self.started_at[:19].replace(':', '')}-{os.urandom(4).hex()}",
             started_at=self.started_at,
-            git=git_facts(self.settings.root),
-            machine=machine_facts(calibrate()),
+            git=self._git.result(),
+            machine={**self._platform.result(), "calibration": calibrate()},
             slow_threshold=self.settings.performance.slow_test_threshold_seconds,
             collection_time=self.collection_time,
             wall_time=time.perf_counter() - self.started,
