@@ -62,7 +62,7 @@ PYPROJECT = """
 pythonpath = ["."]
 addopts = "-p no:randomly -p no:cacheprovider"
 
-[tool.optikit]
+[tool.optikit.performance]
 noise_floor_seconds = 0.005
 """
 

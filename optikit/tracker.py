@@ -123,7 +123,6 @@ class SessionRecorder:
         self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self.collection_time = 0.0
         self.outcome: str | None = None
-        self._reports: list[pytest.TestReport] = []
         # git and platform facts wait on subprocesses and files: gather them while tests run
         self._facts = ThreadPoolExecutor(1, thread_name_prefix="optikit-facts")
         self._git = self._facts.submit(git_facts, settings.root)
@@ -137,32 +136,26 @@ class SessionRecorder:
         self.collection_time = max(self.collection_time, time.perf_counter() - self.started)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # Only keep the report (pytest's terminal reporter keeps it too): all the work is
-        # done once, at the end, in one tight loop.
-        self._reports.append(report)
-
-    def _collect(self) -> None:
-        for report in self._reports:
-            node = getattr(report, "node", None)
-            line = report.location[1] if report.location else None
-            self.collector.add(
-                PhaseReport(
-                    nodeid=report.nodeid,
-                    when=report.when or "call",
-                    duration=report.duration,
-                    outcome=report.outcome,
-                    worker=node.gateway.id if node is not None else "main",
-                    line=line + 1 if line is not None else None,
-                    xfail=hasattr(report, "wasxfail"),
-                    optikit=getattr(report, "optikit", NO_EXTRA),
-                )
+        # Folded in as it arrives: under xdist the controller is idle while workers run, so
+        # this costs no wall time there.
+        node = getattr(report, "node", None)
+        line = report.location[1] if report.location else None
+        self.collector.add(
+            PhaseReport(
+                nodeid=report.nodeid,
+                when=report.when or "call",
+                duration=report.duration,
+                outcome=report.outcome,
+                worker=node.gateway.id if node is not None else "main",
+                line=line + 1 if line is not None else None,
+                xfail=hasattr(report, "wasxfail"),
+                optikit=getattr(report, "optikit", NO_EXTRA),
             )
-        self._reports.clear()
+        )
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:
         """Write even after a failure or Ctrl-C: an interrupted run keeps what it measured."""
-        self._collect()
         self._facts.shutdown(wait=False)
         if not self.collector:
             self.outcome = "no tests ran; nothing recorded"
