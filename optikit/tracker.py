@@ -76,8 +76,8 @@ class ReportAnnotator:
         self._teardown_mark = now
 
     def pytest_runtest_logstart(self) -> None:
-        self._cpu_start = time.process_time()
         if self._process is not None:
+            self._cpu_start = time.process_time()
             self._rss_start = self._rss_peak = self._process.memory_info().rss
 
     @pytest.hookimpl(wrapper=True)
@@ -94,11 +94,15 @@ class ReportAnnotator:
             self._rss_peak = max(self._rss_peak, self._process.memory_info().rss)
         if call.when == "setup":
             names = dict.fromkeys(m.name for m in item.iter_markers())
-            extra["markers"] = [name for name in names if name not in MECHANICAL_MARKERS]
+            markers = [name for name in names if name not in MECHANICAL_MARKERS]
+            if markers:  # under xdist every annotation crosses a pipe: send only what is there
+                extra["markers"] = markers
         elif call.when == "teardown":
             self._teardown_mark = None
-            extra["cpu_time"] = time.process_time() - self._cpu_start
+            # Resource use rides on --track-memory: under xdist each annotated report costs
+            # tens of microseconds to cross the pipe, too much to pay on every test by default.
             if self._process is not None:
+                extra["cpu_time"] = time.process_time() - self._cpu_start
                 extra["memory_peak_mb"] = (self._rss_peak - self._rss_start) / MB
         if extra:
             report.optikit = extra  # type: ignore[attr-defined]
