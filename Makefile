@@ -46,7 +46,7 @@ performance-report: install
 	$(BIN)/optikit report --compare-baseline
 
 performance-update-docs: install
-	$(BIN)/optikit report --update-docs docs/PERFORMANCE.md
+	$(BIN)/optikit report --update-docs docs/performance-report.md
 
 performance-baseline: install
 	$(BIN)/optikit baseline --from-history 5

@@ -173,7 +173,10 @@ def judge_suites(
         current = sum(durations[n] for n in members)
         adjusted = current / divisor
         limit = base * (1 + metric["threshold"] / 100)
-        regressed = adjusted > limit and adjusted - base > settings.noise_floor_seconds
+        # A small module's total jitters as much as its tests do: the sum of their MADs is
+        # a cautious bound on it.
+        jitter = settings.noise_mads * sum(baseline["tests"][n]["noise"] for n in members)
+        regressed = adjusted > limit and adjusted - base > max(settings.noise_floor_seconds, jitter)
         verdicts.append(
             SuiteVerdict(
                 group,

@@ -99,6 +99,19 @@ def test_real_suite_wide_slowdown_fails_the_suite_total() -> None:
     assert result.failed
 
 
+def test_suite_total_within_its_tests_jitter_passes() -> None:
+    # a small module whose two tests each jitter by 0.1 s: a 0.3 s wobble in its total
+    # is 25% but within 3 MADs of the sum, so it is noise
+    quiet = suite(count=10, seconds=1.0)
+    jumpy = suite(count=2, seconds=0.6, module="tests/test_b.py")
+    noise = dict.fromkeys(jumpy, 0.1)
+    wobbly = {**quiet, **{nodeid: 0.75 for nodeid in jumpy}}
+    result = compare(baseline({**quiet, **jumpy}, noise), record(wobbly), SETTINGS)
+    assert not result.suite_regressions
+    steady = compare(baseline({**quiet, **jumpy}), record(wobbly), SETTINGS)
+    assert {s.group for s in steady.suite_regressions} == {"module:tests/test_b.py"}
+
+
 def test_regression_still_found_on_a_slower_runner() -> None:
     durations = suite()
     slower_runner = {nodeid: seconds * 1.3 for nodeid, seconds in durations.items()}
