@@ -87,9 +87,7 @@ def make_suite(root: Path, seed: int) -> list[str]:
 
 
 def run(root: Path, *args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", *args], cwd=root, capture_output=True, text=True, env=os.environ
-    )
+    result = subprocess.run([sys.executable, "-m", *args], cwd=root, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{result.stdout[-3000:]}{result.stderr}")
 
