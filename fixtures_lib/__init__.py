@@ -1,2 +1,14 @@
-"""What a test suite uses at run time: LLM cassettes, the disk-backed fixture cache and the
-lazy dataset registry (DESIGN.md). Never imports ``optikit``."""
+"""What a test suite uses at run time: the disk-backed fixture cache and the lazy dataset registry."""
+
+from fixtures_lib.cached_fixture import cached_fixture
+from fixtures_lib.datasets import DatasetRegistry, UnknownDatasetError
+from fixtures_lib.serializers import Serializer, register_serializer, unregister_serializer
+
+__all__ = [
+    "DatasetRegistry",
+    "Serializer",
+    "UnknownDatasetError",
+    "cached_fixture",
+    "register_serializer",
+    "unregister_serializer",
+]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures_lib.cache_session import CacheSettings
+from fixtures_lib.cache_session import settings_key as cache_settings_key
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
 
@@ -54,6 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except OptikitError as exc:
         raise pytest.UsageError(f"optikit: {exc}") from None
     config.stash[config_key] = settings
+    config.stash[cache_settings_key] = CacheSettings(
+        settings.path(settings.cache.dir), settings.cache.size_limit_mb
+    )
     if config.getoption("track_performance"):
         # imported here: a session without the flag should not pay for the tracker's imports
         from optikit import tracker
