@@ -117,7 +117,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="optikit-demo-") as scratch:
         project = Path(scratch) / "clinic"
         shutil.copytree(
-            EXAMPLE, project, ignore=shutil.ignore_patterns(".optikit", ".*.json", "__pycache__")
+            EXAMPLE,
+            project,
+            ignore=shutil.ignore_patterns(".optikit", ".test_cache", ".*.json", "__pycache__"),
         )
         with FakeLLMServer(clinic_responder, latency=DEFAULT_LATENCY) as server:
             console.rule("[bold]1. Measure: the clinic suite as its team runs it today")

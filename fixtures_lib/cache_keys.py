@@ -15,7 +15,7 @@ import hashlib
 import inspect
 import os
 from collections.abc import Callable, Iterable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ def digest(*parts: bytes) -> str:
     return hasher.hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def source_digest(function: Callable[..., Any]) -> str:
     """The function's source text, or its bytecode and constants when no source is available."""
     try:
@@ -87,12 +87,14 @@ def _dataframe_token(value: Any) -> bytes | None:
         import polars as pl
 
         rows = value.hash_rows(seed=0, seed_1=1, seed_2=2, seed_3=3).to_numpy().tobytes()
-        return b"polars:" + digest(pl.__version__.encode(), repr(value.schema).encode(), rows).encode()
+        return (
+            b"polars:" + digest(pl.__version__.encode(), repr(value.schema).encode(), rows).encode()
+        )
     if module.startswith("pandas") and type(value).__name__ == "DataFrame":
         import pandas as pd
 
         rows = pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes()
-        columns = repr(list(zip(value.columns, value.dtypes))).encode()
+        columns = repr(list(zip(value.columns, value.dtypes, strict=True))).encode()
         return b"pandas:" + digest(pd.__version__.encode(), columns, rows).encode()
     return None
 

@@ -47,7 +47,9 @@ def disabled_by_env() -> bool:
 
 
 class CacheSession:
-    def __init__(self, settings: CacheSettings, root: Path, *, refresh: bool, run_token: str) -> None:
+    def __init__(
+        self, settings: CacheSettings, root: Path, *, refresh: bool, run_token: str
+    ) -> None:
         self.settings = settings
         self.refresh = refresh
         self.run_token = run_token
@@ -83,7 +85,10 @@ class CacheSession:
         if hasattr(request, "param"):
             # a parameter with no stable content is named by its position in the params list,
             # which is part of the source the key already covers
-            parts.append(b"param:" + (token(request.param) or f"#{request.param_index}".encode()))
+            parts.append(
+                b"param:"
+                + (token(request.param) or f"#{getattr(request, 'param_index', 0)}".encode())
+            )
         for name, value in sorted(arguments.items()):
             part = self._argument_token(name, value)
             if part is not None:
@@ -101,7 +106,7 @@ class CacheSession:
         return f"{label}:{digest(*parts)[:32]}"
 
     def _argument_token(self, name: str, value: Any) -> bytes | None:
-        """A cached input stands for its own key; other inputs for their content, if they have one."""
+        """A cached input stands for its key; other inputs for their content, if they have one."""
         latest = self._latest.get(name)
         if latest is not None and latest[0] == id(value):
             return b"cached:" + latest[1].encode()
@@ -166,7 +171,9 @@ class CacheSession:
         try:
             payload = serializer.dump(value)
         except Exception as exc:  # an unpicklable value is still a good fixture value
-            log.warning("fixture cache: %s cannot be stored (%s: %s)", label, type(exc).__name__, exc)
+            log.warning(
+                "fixture cache: %s cannot be stored (%s: %s)", label, type(exc).__name__, exc
+            )
             return
         header = Header(serializer.name, round(seconds, 6), self.run_token, time.time())
         if not self.store.write(key, header, payload):

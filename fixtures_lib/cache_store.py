@@ -180,7 +180,7 @@ class FixtureStore:
         return removed
 
     def clear(self) -> int:
-        count = self.entries.clear(retry=True)
+        count = int(self.entries.clear(retry=True))
         self.ledger.clear()
         return count
 

@@ -14,7 +14,7 @@ import functools
 import inspect
 from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 import pytest
 
@@ -22,6 +22,7 @@ from fixtures_lib.cache_session import cache_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 KeyFunction = Callable[[pytest.FixtureRequest], Any]
+Scope = Literal["session", "package", "module", "class", "function"]
 
 
 @overload
@@ -32,7 +33,7 @@ def cached_fixture(fixture_function: F) -> F: ...
 def cached_fixture(
     fixture_function: None = None,
     *,
-    scope: str = "function",
+    scope: Scope = "function",
     params: Iterable[object] | None = None,
     autouse: bool = False,
     ids: Sequence[object | None] | Callable[[Any], object | None] | None = None,
@@ -46,7 +47,7 @@ def cached_fixture(
 def cached_fixture(
     fixture_function: F | None = None,
     *,
-    scope: str = "function",
+    scope: Scope = "function",
     params: Iterable[object] | None = None,
     autouse: bool = False,
     ids: Sequence[object | None] | Callable[[Any], object | None] | None = None,
@@ -67,13 +68,13 @@ def cached_fixture(
         wrapper = _caching_wrapper(function, version=version, key=key, inputs=tuple(inputs))
         fixture = pytest.fixture(
             wrapper,
-            scope=scope,  # type: ignore[arg-type]
+            scope=scope,
             params=params,
             autouse=autouse,
             ids=ids,
             name=name,
         )
-        return fixture  # type: ignore[return-value]
+        return fixture  # type: ignore[return-value]  # pytest's wrapper object stands in for F
 
     return decorate(fixture_function) if fixture_function is not None else decorate
 
@@ -115,7 +116,7 @@ def _caching_wrapper(
                 label, function, request, arguments, version=version, key=key, inputs=inputs
             )
             value = session.fetch(label, cache_key, build, functools.partial(_scratch, request))
-            session.remember(request.fixturename, value, cache_key)
+            session.remember(request.fixturename or function.__name__, value, cache_key)
         yield value
         if generator is not None:
             for _ in generator:

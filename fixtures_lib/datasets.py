@@ -108,7 +108,8 @@ class DatasetRegistry:
         if not dataset.cache or self.cache is None:
             return dataset.loader()
         label = f"dataset.{dataset.name}"
-        key = f"{label}:{digest(source_digest(dataset.loader).encode(), dataset.version.encode())[:32]}"
+        recipe = digest(source_digest(dataset.loader).encode(), dataset.version.encode())
+        key = f"{label}:{recipe[:32]}"
         return self.cache.fetch(label, key, dataset.loader, _no_scratch)
 
     def _dataset(self, name: str) -> Dataset:

@@ -41,7 +41,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     local = existing_session(config)
@@ -77,7 +76,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             f"{counts.saved_seconds:.2f} s saved"
         )
         if counts.corrupt:
-            line += f", {counts.corrupt} unreadable entr{'ies' if counts.corrupt > 1 else 'y'} rebuilt"
+            line += (
+                f", {counts.corrupt} unreadable entr{'ies' if counts.corrupt > 1 else 'y'} rebuilt"
+            )
         terminalreporter.write_line(line)
 
 
@@ -109,4 +110,3 @@ def discovered_datasets(dataset_registry: DatasetRegistry) -> dict[str, Any]:
     Prefer ``get_dataset``: a run that selects one test then loads one dataset, not all.
     """
     return {name: dataset_registry.get(name) for name in dataset_registry.available()}
-

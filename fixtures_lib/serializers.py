@@ -19,7 +19,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Serializer:
-    """``load`` gets the stored bytes (a memoryview, to spare a copy) and a function that makes a fresh scratch directory."""
+    """``load`` gets the stored bytes (a memoryview, sparing a copy) and a function that
+    makes a fresh scratch directory, for values that are files."""
 
     name: str
     handles: Callable[[Any], bool]
@@ -87,8 +88,12 @@ def _unpickle(data: memoryview, _scratch: Callable[[], Path]) -> Any:
 
 
 BUILTIN = (
-    Serializer("polars-parquet", lambda v: _is_type(v, "polars", "DataFrame"), _dump_polars, _load_polars),
-    Serializer("pandas-parquet", lambda v: _is_type(v, "pandas", "DataFrame"), _dump_pandas, _load_pandas),
+    Serializer(
+        "polars-parquet", lambda v: _is_type(v, "polars", "DataFrame"), _dump_polars, _load_polars
+    ),
+    Serializer(
+        "pandas-parquet", lambda v: _is_type(v, "pandas", "DataFrame"), _dump_pandas, _load_pandas
+    ),
     Serializer("file", _is_file, _dump_file, _load_file),
     Serializer(
         "pickle",

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from collections import Counter
-from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
@@ -20,9 +17,10 @@ from rich.text import Text
 from optikit import __version__, history
 from optikit.atomic import write_text_atomic
 from optikit.baseline import build_baseline, read_baseline, write_baseline
+from optikit.cache_cli import cache_app
+from optikit.cli_support import ProjectOption, console, user_errors
 from optikit.config import OptikitConfig, load_config, toml_value
 from optikit.durations_export import export_durations
-from optikit.errors import OptikitError
 from optikit.gate import GateResult, compare, confirm
 from optikit.init_project import init_project
 from optikit.junit_import import read_junit
@@ -39,12 +37,6 @@ from optikit.report import (
 from optikit.rerun import rerun_durations
 from optikit.run_record import read_run_record, write_run_record
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-console = Console()
-errors = Console(stderr=True)
-
 app = typer.Typer(
     name="optikit",
     help="Make slow pytest suites fast and keep them fast.",
@@ -54,30 +46,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect optikit's configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-
-ProjectOption = Annotated[
-    Path,
-    typer.Option(
-        "--project",
-        "-p",
-        help="Any directory inside the project; its nearest pyproject.toml is used.",
-        file_okay=False,
-    ),
-]
-
-
-def user_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Bad input is one line on stderr and exit code 2, never a traceback (DESIGN.md)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except OptikitError as exc:
-            errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
+app.add_typer(cache_app, name="cache")
 
 
 def _show_version(value: bool) -> None:

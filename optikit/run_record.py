@@ -62,6 +62,8 @@ class RunRecord(TypedDict):
     collection_time: NotRequired[float]
     wall_time: NotRequired[float]
     workers: NotRequired[dict[str, dict[str, float]]]
+    # per cached fixture (fixtures_lib): hits, misses, saved_seconds, build_seconds, corrupt
+    fixture_cache: NotRequired[dict[str, dict[str, float]]]
 
 
 def summarise(tests: list[TestEntry], slow_threshold: float) -> dict[str, Any]:

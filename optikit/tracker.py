@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from fixtures_lib.cache_session import run_totals
 from optikit import history
 from optikit.config import OptikitConfig
 from optikit.environment import calibrate, git_facts, platform_facts
@@ -173,6 +174,11 @@ class SessionRecorder:
             collection_time=self.collection_time,
             wall_time=time.perf_counter() - self.started,
         )
+        if cache_figures := run_totals(self.config):
+            record["fixture_cache"] = {
+                label: {k: round(v, 6) for k, v in vars(counts).items() if k != "last_used"}
+                for label, counts in cache_figures.items()
+            }
         write_run_record(self.data_file, record)
         self.outcome = f"{len(record['tests'])} tests recorded in {self.data_file}"
         if self.keep_history:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -35,11 +36,13 @@ def run_example_suite() -> RunSuite:
     one xdist worker with ``@pytest.mark.xdist_group("example_suite")``.
     """
 
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, env: dict[str, str] | None = None, cwd: Path = EXAMPLE
+    ) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
         return subprocess.run(
             command,
-            cwd=EXAMPLE,
+            cwd=cwd,
             env={**os.environ, **(env or {})},
             capture_output=True,
             text=True,
@@ -47,3 +50,12 @@ def run_example_suite() -> RunSuite:
         )
 
     return run
+
+
+@pytest.fixture
+def example_copy(tmp_path: Path) -> Path:
+    """A private copy of the example project, without any cache or data a run left behind."""
+    copy = tmp_path / "clinic"
+    ignore = shutil.ignore_patterns(".optikit", ".test_cache", ".*.json", "__pycache__")
+    shutil.copytree(EXAMPLE, copy, ignore=ignore)
+    return copy

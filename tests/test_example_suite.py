@@ -119,25 +119,36 @@ def test_tests_write_to_hard_coded_tmp_paths() -> None:
     }
 
 
-def test_immutable_patients_table_is_rebuilt_for_every_test(run_example_suite: RunSuite) -> None:
-    result = run_example_suite("--setup-show", "tests/test_cohorts.py")
-    assert result.returncode == 0, result.stdout
-    setups = re.findall(r"^\s*SETUP\s+F patients\b", result.stdout, re.MULTILINE)
-    tests = re.findall(r"^\s*tests/test_cohorts.py::\w+", result.stdout, re.MULTILINE)
-    assert len(setups) == len(tests) == 4
+def cache_figures(run: RunSuite, cwd: Path, *args: str) -> dict[str, dict[str, float]]:
+    data = cwd / "run.json"
+    result = run(
+        "--track-performance",
+        f"--performance-data={data}",
+        "--performance-no-history",
+        *args,
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return read_run_record(data).get("fixture_cache", {})
 
 
-def test_every_dataset_is_loaded_though_each_test_uses_one() -> None:
-    tree = ast.parse((TESTS / "test_datasets.py").read_text())
-    used = {
-        node.slice.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Subscript)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == "discovered_datasets"
-        and isinstance(node.slice, ast.Constant)
-    }
-    assert used == {"labs", "visits"}
+def test_patients_table_is_built_once_then_read_from_the_cache(
+    run_example_suite: RunSuite, example_copy: Path
+) -> None:
+    cold = cache_figures(run_example_suite, example_copy, "tests/test_cohorts.py")
+    assert (cold["conftest.patients"]["misses"], cold["conftest.patients"]["hits"]) == (1, 3)
+    warm = cache_figures(run_example_suite, example_copy, "tests/test_cohorts.py")
+    assert (warm["conftest.patients"]["misses"], warm["conftest.patients"]["hits"]) == (0, 4)
+    uncached = run_example_suite("--setup-show", "--no-fixture-cache", "tests/test_cohorts.py")
+    setups = re.findall(r"^\s*SETUP\s+F patients\b", uncached.stdout, re.MULTILINE)
+    assert len(setups) == 4
+
+
+def test_a_dataset_test_loads_only_its_dataset(
+    run_example_suite: RunSuite, example_copy: Path
+) -> None:
+    figures = cache_figures(
+        run_example_suite, example_copy, "tests/test_datasets.py::test_lab_values_are_positive"
+    )
+    assert set(figures) == {"dataset.labs"}
     assert set(DATASETS) == {"patients", "labs", "visits", "medications"}
-    conftest = (TESTS / "conftest.py").read_text()
-    assert "return discover_datasets()" in conftest

@@ -1,4 +1,4 @@
-"""The clinic's datasets, discovered by name; the old code loads every one of them up front."""
+"""The clinic's datasets by name; the suite registers them with optikit's lazy registry."""
 
 from __future__ import annotations
 
@@ -45,8 +45,3 @@ DATASETS: dict[str, Callable[[], pl.DataFrame]] = {
     "visits": load_visits,
     "medications": load_medications,
 }
-
-
-def discover_datasets() -> dict[str, pl.DataFrame]:
-    """Every dataset, loaded now: what a suite does before it has a lazy registry."""
-    return {name: loader() for name, loader in DATASETS.items()}

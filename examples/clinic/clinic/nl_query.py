@@ -97,7 +97,7 @@ class NLQueryParser:
 def apply_query(patients: pl.DataFrame, query: ParsedQuery) -> pl.DataFrame:
     selected = patients
     for item in query.filters:
-        selected = selected.filter(OPERATORS[item.op](pl.col(item.column), item.value))
+        selected = selected.filter(OPERATORS[item.op](pl.col(item.column), pl.lit(item.value)))
     return selected
 
 

@@ -7,11 +7,12 @@ import openai
 import polars as pl
 import pytest
 from clinic.data import build_patients
-from clinic.datasets import discover_datasets
+from clinic.datasets import DATASETS
 from clinic.excel import write_cohort_workbook
 from clinic.fake_model import clinic_responder
 from clinic.nl_query import NLQueryParser
 
+from fixtures_lib import DatasetRegistry, cached_fixture
 from optikit.testing.fake_llm import FakeLLMServer
 
 
@@ -37,18 +38,23 @@ def ollama_client(llm_url: str) -> ollama.Client:
     return ollama.Client(host=llm_url)
 
 
-@pytest.fixture
+@cached_fixture(inputs=["clinic/data.py"])
 def patients() -> pl.DataFrame:
-    """200,000 synthetic patients, rebuilt for every test although no test changes them."""
+    """200,000 synthetic patients: built once, then read back from the fixture cache.
+
+    Still function-scoped, so each test gets its own copy; ``inputs`` puts the builder's
+    source in the key, so editing ``clinic/data.py`` rebuilds it.
+    """
     return build_patients()
 
 
-@pytest.fixture
+@cached_fixture(inputs=["clinic/excel.py"])
 def cohort_workbook(patients: pl.DataFrame, tmp_path: Path) -> Path:
+    """The workbook's bytes are cached; each test gets a fresh copy of the file."""
     return write_cohort_workbook(patients.head(5_000), tmp_path / "cohort.xlsx")
 
 
-@pytest.fixture(scope="session")
-def discovered_datasets() -> dict[str, pl.DataFrame]:
-    """Every dataset, loaded up front, though each test needs only one."""
-    return discover_datasets()
+def pytest_optikit_datasets(registry: DatasetRegistry) -> None:
+    """Registered by name; a test loads only the ones it asks ``get_dataset`` for."""
+    for name, loader in DATASETS.items():
+        registry.register(name, loader, cache=True)
