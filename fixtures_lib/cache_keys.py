@@ -1,7 +1,7 @@
 """Content hashes for the fixture cache: a key changes whenever what a value depends on changes.
 
 A cached value is only as trustworthy as its key, so everything that can change the value goes
-in: the fixture's source (decorator included, so a new ``params`` list counts), a format
+in: the fixture's code, a format
 version, the user's ``version=``, the parameter, the content of its inputs and of declared input
 files. Values with no stable content (clients, servers, paths to temporary directories) are
 left out rather than hashed by identity, which would change every run and never hit.
@@ -9,11 +9,13 @@ left out rather than hashed by identity, which would change every run and never 
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import enum
 import hashlib
 import inspect
 import os
+import textwrap
 from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
@@ -32,14 +34,21 @@ def digest(*parts: bytes) -> str:
 
 
 @cache
-def source_digest(function: Callable[..., Any]) -> str:
-    """The function's source text, or its bytecode and constants when no source is available."""
+def source_digest(function: Callable[..., Any], *, decorators: bool = False) -> str:
+    """The function's code, normalised through ``ast`` so comments and layout do not count.
+
+    Decorators are left out unless asked for: a new entry in ``params`` should build that
+    parameter's value, not throw away every other one.
+    """
     try:
-        text = inspect.getsource(function).encode()
-    except (OSError, TypeError):
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
         code = function.__code__
-        text = code.co_code + repr(code.co_consts).encode()
-    return digest(text)
+        return digest(code.co_code, repr(code.co_consts).encode())
+    node = tree.body[0]
+    if not decorators and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        node.decorator_list = []
+    return digest(ast.unparse(node).encode())
 
 
 def token(value: Any) -> bytes | None:

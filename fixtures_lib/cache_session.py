@@ -83,12 +83,12 @@ class CacheSession:
             b"version:" + version.encode(),
         ]
         if hasattr(request, "param"):
-            # a parameter with no stable content is named by its position in the params list,
-            # which is part of the source the key already covers
-            parts.append(
-                b"param:"
-                + (token(request.param) or f"#{getattr(request, 'param_index', 0)}".encode())
-            )
+            param = token(request.param)
+            if param is None:
+                # named by its position in the params list instead, so the list itself counts
+                index = getattr(request, "param_index", 0)
+                param = f"#{index}:{source_digest(function, decorators=True)}".encode()
+            parts.append(b"param:" + param)
         for name, value in sorted(arguments.items()):
             part = self._argument_token(name, value)
             if part is not None:

@@ -16,7 +16,9 @@ Layout under the cache directory:
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import zlib
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,16 +40,25 @@ class Header:
     build_seconds: float
     run_token: str
     created: float
+    size: int = 0
+    crc32: int = 0
 
     def encode(self) -> bytes:
         return json.dumps(self.__dict__, separators=(",", ":")).encode() + b"\n"
 
     @classmethod
     def split(cls, blob: bytes) -> tuple[Header, memoryview]:
-        """Raises ``ValueError`` (or ``KeyError``/``TypeError``) on a damaged header."""
+        """Raises ``ValueError`` (or ``KeyError``/``TypeError``) on a damaged entry.
+
+        The size and checksum catch damage a serializer cannot see, such as a cached file
+        that lost its tail.
+        """
         end = blob.index(b"\n")
-        fields = json.loads(blob[:end])
-        return cls(**fields), memoryview(blob)[end + 1 :]
+        header = cls(**json.loads(blob[:end]))
+        payload = memoryview(blob)[end + 1 :]
+        if len(payload) != header.size or zlib.crc32(payload) != header.crc32:
+            raise ValueError(f"stored {len(payload)} bytes do not match the {header.size} written")
+        return header, payload
 
 
 @dataclass
@@ -120,6 +131,7 @@ class FixtureStore:
 
     def write(self, key: str, header: Header, payload: bytes) -> bool:
         """Store unless the value alone would break the size limit; True when stored."""
+        header = dataclasses.replace(header, size=len(payload), crc32=zlib.crc32(payload))
         blob = header.encode() + payload
         if len(blob) > self.size_limit:
             return False
