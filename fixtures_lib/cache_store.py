@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import zlib
 import time
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,12 +162,12 @@ class FixtureStore:
             for key, when in used.items():
                 ledger[f"entry:{key}"] = when
 
-    def keys(self) -> Iterator[str]:
+    def entry_keys(self) -> Iterator[str]:
         return (key for key in self.entries.iterkeys() if isinstance(key, str))
 
     def stats(self) -> StoreStats:
         stats = StoreStats(len(self.entries), self.entries.volume(), self.size_limit)
-        for key in self.keys():
+        for key in self.entry_keys():
             fixture = fixture_of(key)
             stats.entries_per_fixture[fixture] = stats.entries_per_fixture.get(fixture, 0) + 1
         for name, value in self.ledger.items():
@@ -179,12 +179,12 @@ class FixtureStore:
         """Drop entries not used within the window (entries never seen in use count as unused)."""
         cutoff = time.time() - older_than_seconds
         removed = []
-        for key in list(self.keys()):
+        for key in list(self.entry_keys()):
             last_used = self.ledger.get(f"entry:{key}")
             if last_used is None or last_used < cutoff:
                 self.entries.delete(key, retry=True)
                 removed.append(EntryInfo(key, fixture_of(key), last_used))
-        live = set(self.keys())
+        live = set(self.entry_keys())
         with self.ledger.transact():
             for name in list(self.ledger.keys()):
                 if name.startswith("entry:") and name.removeprefix("entry:") not in live:

@@ -41,6 +41,7 @@ def test_help_lists_only_working_commands() -> None:
         "report",
         "import-junit",
         "export-durations",
+        "cache",
     }
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0

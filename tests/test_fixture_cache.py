@@ -236,8 +236,8 @@ def test_refresh_rebuilds_each_key_once_per_run(project: pytest.Pytester) -> Non
 
 def damage(pytester: pytest.Pytester, fixture: str, how: str) -> None:
     store = FixtureStore(pytester.path / "tests" / ".test_cache", 500)
-    keys = [key for key in store.keys() if key.startswith(f"conftest.{fixture}:")]
-    assert keys, list(store.keys())
+    keys = [key for key in store.entry_keys() if key.startswith(f"conftest.{fixture}:")]
+    assert keys, list(store.entry_keys())
     for key in keys:
         blob = store.read(key)
         assert blob is not None
