@@ -37,6 +37,7 @@ demo: install
 bench: install
 	$(BIN)/python benchmarks/tracker_overhead.py
 	$(BIN)/python benchmarks/gate_accuracy.py
+	$(BIN)/python benchmarks/fixture_cache.py
 
 # optikit's own suite, tracked and gated by optikit (the baseline is committed).
 test-performance: install
