@@ -2,7 +2,8 @@
 
 Layout under the cache directory:
 
-* ``entries/``: a ``diskcache.Cache`` with least-recently-used eviction and a size limit.
+* ``entries/``: a ``diskcache.Cache`` with least-recently-used eviction, enforced after each
+  write so the size limit always holds.
   Each value is raw bytes (a one-line JSON header, then the serialized value), so diskcache
   writes large values straight to their own files and commits the row only after the file is
   complete: a process killed mid-write leaves no entry, never a torn one.
@@ -113,6 +114,7 @@ class FixtureStore:
             str(directory / "entries"),
             size_limit=self.size_limit,
             eviction_policy="least-recently-used",
+            cull_limit=0,  # evicted here, one entry at a time; see write()
         )
         self._ledger: diskcache.Index | None = None
         (directory / "locks").mkdir(exist_ok=True)
@@ -136,9 +138,22 @@ class FixtureStore:
         if len(blob) > self.size_limit:
             return False
         self.entries.set(key, blob, retry=True)
-        if self.entries.volume() > self.size_limit:
-            # diskcache culls only a few entries per write; finish the job so the limit holds
-            self.entries.cull(retry=True)
+        while self.entries.volume() > self.size_limit and self._evict_least_recently_used():
+            pass
+        return True
+
+    def _evict_least_recently_used(self) -> bool:
+        """Evict exactly one entry, the one read or written longest ago.
+
+        diskcache culls in batches of ten (``cull()``, and ``cull_limit`` on each write, checked
+        before the write lands), which empties a small cache and lets a large write overshoot.
+        This reads the order from diskcache's own least-recently-used index and deletes through
+        its public API, so the value's file goes too.
+        """
+        row = self.entries._sql("SELECT key FROM Cache ORDER BY access_time LIMIT 1").fetchone()
+        if row is None:
+            return False
+        self.entries.delete(row[0], retry=True)
         return True
 
     def delete(self, key: str) -> None:

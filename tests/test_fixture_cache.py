@@ -376,3 +376,60 @@ def test_without_any_cached_fixture_nothing_is_written(pytester: pytest.Pytester
     result = run(pytester)
     assert "optikit fixture cache" not in result.stdout.str()
     assert not Path(pytester.path / "tests" / ".test_cache").exists()
+
+
+def test_eviction_keeps_the_recently_used(tmp_path: Path) -> None:
+    from fixtures_lib.cache_store import Header
+
+    store = FixtureStore(tmp_path, size_limit_mb=1)
+    header = Header("pickle", 1.0, "run", 0.0)
+    for index in range(4):
+        assert store.write(f"f:{index}", header, bytes(200_000))
+    assert store.read("f:0") is not None  # used: now the most recent
+    for index in range(4, 8):
+        store.write(f"f:{index}", header, bytes(200_000))
+    kept = set(store.entry_keys())
+    store.close()
+    assert "f:0" in kept
+    assert "f:1" not in kept
+    assert "f:7" in kept
+
+
+def test_a_registered_serializer_takes_precedence(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        from fixtures_lib import Serializer, cached_fixture, register_serializer
+
+        class Celsius(float):
+            pass
+
+        register_serializer(
+            Serializer(
+                name="celsius-text",
+                handles=lambda value: isinstance(value, Celsius),
+                dump=lambda value: repr(float(value)).encode(),
+                load=lambda data, scratch: Celsius(bytes(data).decode()),
+            )
+        )
+
+        @cached_fixture
+        def temperature():
+            return Celsius(21.5)
+        """
+    )
+    pytester.makepyfile(
+        "def test_temperature(temperature):\n"
+        "    assert type(temperature).__name__ == 'Celsius'\n"
+        "    assert temperature == 21.5\n"
+    )
+    assert pytester.runpytest_subprocess("-p", "no:randomly").ret == 0
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["conftest.temperature*1 hit, 0 misses*"])
+    store = FixtureStore(pytester.path / "tests" / ".test_cache", 500)
+    (key,) = store.entry_keys()
+    blob = store.read(key)
+    store.close()
+    assert blob is not None
+    assert b'"serializer":"celsius-text"' in blob
+    assert blob.endswith(b"21.5")
