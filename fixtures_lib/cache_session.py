@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,10 @@ DEFAULT_DIR = "tests/.test_cache"
 DEFAULT_SIZE_LIMIT_MB = 500.0
 WORKER_OUTPUT_KEY = "optikit_fixture_cache"
 _MISSING: Any = object()
+
+
+class FixtureCacheWarning(UserWarning):
+    """The cache could not be used at all; the run goes on without it."""
 
 
 @dataclass(frozen=True)
@@ -58,11 +64,23 @@ class CacheSession:
         self.used: dict[str, float] = {}
         self._latest: dict[str, tuple[int, str]] = {}
         self._store: FixtureStore | None = None
+        self._unusable = False
 
     @property
-    def store(self) -> FixtureStore:
-        if self._store is None:
-            self._store = FixtureStore(self.settings.directory, self.settings.size_limit_mb)
+    def store(self) -> FixtureStore | None:
+        """The store, opened on first use; None, after one warning, when it cannot be opened."""
+        if self._store is None and not self._unusable:
+            try:
+                self._store = FixtureStore(self.settings.directory, self.settings.size_limit_mb)
+            except (sqlite3.Error, OSError) as exc:
+                self._unusable = True
+                # a warning, not a log line: pytest shows it in a passing run's summary
+                warnings.warn(
+                    f"fixture cache: cannot open {self.settings.directory} "
+                    f"({type(exc).__name__}: {exc}); running uncached. Fix: optikit cache clear",
+                    FixtureCacheWarning,
+                    stacklevel=2,
+                )
         return self._store
 
     def key_for(
@@ -118,12 +136,16 @@ class CacheSession:
     def fetch(
         self, label: str, key: str, build: Callable[[], Any], scratch: Callable[[], Path]
     ) -> Any:
+        store = self.store
+        if store is None:
+            return build()
         counts = self.counts.setdefault(label, FixtureCounts())
-        value = self._load(label, key, scratch, counts)
+        value = self._load(store, label, key, scratch, counts)
         if value is not _MISSING:
             return value
-        with self.store.lock(key):
-            value = self._load(label, key, scratch, counts)  # built by another worker meanwhile?
+        with store.lock(key):
+            # built by another worker while this one waited for the lock?
+            value = self._load(store, label, key, scratch, counts)
             if value is not _MISSING:
                 return value
             started = time.perf_counter()
@@ -131,13 +153,18 @@ class CacheSession:
             seconds = time.perf_counter() - started
             counts.misses += 1
             counts.build_seconds += seconds
-            self._save(label, key, value, seconds)
+            self._save(store, label, key, value, seconds)
         return value
 
     def _load(
-        self, label: str, key: str, scratch: Callable[[], Path], counts: FixtureCounts
+        self,
+        store: FixtureStore,
+        label: str,
+        key: str,
+        scratch: Callable[[], Path],
+        counts: FixtureCounts,
     ) -> Any:
-        blob = self.store.read(key)
+        blob = store.read(key)
         if blob is None:
             return _MISSING
         started = time.perf_counter()
@@ -157,7 +184,7 @@ class CacheSession:
                 type(exc).__name__,
                 exc,
             )
-            self.store.delete(key)
+            store.delete(key)
             counts.corrupt += 1
             return _MISSING
         now = time.time()
@@ -166,7 +193,7 @@ class CacheSession:
         counts.last_used = self.used[key] = now
         return value
 
-    def _save(self, label: str, key: str, value: Any, seconds: float) -> None:
+    def _save(self, store: FixtureStore, label: str, key: str, value: Any, seconds: float) -> None:
         serializer = serializers.for_value(value)
         try:
             payload = serializer.dump(value)
@@ -176,7 +203,7 @@ class CacheSession:
             )
             return
         header = Header(serializer.name, round(seconds, 6), self.run_token, time.time())
-        if not self.store.write(key, header, payload):
+        if not store.write(key, header, payload):
             log.warning(
                 "fixture cache: %s is %.1f MB, more than the whole cache (%.0f MB); not stored",
                 label,
@@ -192,6 +219,8 @@ class CacheSession:
             return
         try:
             self._store.record_use(self.counts, self.used)
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("fixture cache: usage figures not saved (%s: %s)", type(exc).__name__, exc)
         finally:
             self._store.close()
 

@@ -433,3 +433,16 @@ def test_a_registered_serializer_takes_precedence(pytester: pytest.Pytester) -> 
     assert blob is not None
     assert b'"serializer":"celsius-text"' in blob
     assert blob.endswith(b"21.5")
+
+
+def test_a_cache_too_damaged_to_open_runs_uncached_with_a_warning(
+    project: pytest.Pytester,
+) -> None:
+    entries = project.path / "tests" / ".test_cache" / "entries"
+    entries.mkdir(parents=True)
+    (entries / "cache.db").write_bytes(b"not a database" * 1000)
+    result = run(project)
+    assert builds(project) == ["power2", "power3", "table"]
+    result.stdout.fnmatch_lines(
+        ["*FixtureCacheWarning: fixture cache: cannot open*optikit cache clear*"]
+    )
