@@ -54,6 +54,7 @@ class PhaseReport(NamedTuple):
     line: int | None = None
     xfail: bool = False
     optikit: Mapping[str, Any] = NO_EXTRA
+    markers: list[str] | None = None  # given on the setup report only
 
 
 class TimingCollector:
@@ -76,7 +77,8 @@ class TimingCollector:
             test.reruns += 1
             return
         test.phases[report.when] = report.duration
-        test.markers = report.optikit.get("markers", test.markers)
+        if report.markers is not None:
+            test.markers = report.markers
         for key in ("memory_peak_mb", "cpu_time"):
             if key in report.optikit:
                 test.extra[key] = report.optikit[key]

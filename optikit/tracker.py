@@ -1,13 +1,14 @@
 """``pytest --track-performance``: per-test and per-fixture timings at almost no cost.
 
-Two small plugin objects, registered only when the flag is given:
+Small plugin objects, registered only when the flag is given:
 
-* ``ReportAnnotator`` runs where tests run (the single process, or each xdist worker). It times
-  fixture setups and teardowns and hangs them, with the test's markers, on the reports pytest
-  already makes; xdist forwards every report attribute to the controller, so no worker writes
-  a file of its own.
+* ``FixtureTimer`` runs where tests run (the single process, or each xdist worker). It times
+  fixture setups and teardowns and hangs them on the reports pytest already makes; xdist
+  forwards every report attribute to the controller, so no worker writes a file of its own.
+  ``ResourceSampler`` does the same for RSS and CPU time, with ``--track-memory`` only.
 * ``SessionRecorder`` runs in the controller (or the single process). It feeds each report to
-  a ``TimingCollector`` in memory and writes the run record and the history once, at the end.
+  a ``TimingCollector`` in memory (markers come from the keywords every report carries) and
+  writes the run record and the history once, at the end.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import datetime
 import os
 import time
-from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,19 +33,17 @@ from optikit.timings import MECHANICAL_MARKERS, NO_EXTRA, PhaseReport, TimingCol
 MB = 1024 * 1024
 
 
-class ReportAnnotator:
-    def __init__(self, track_memory: bool) -> None:
+class FixtureTimer:
+    """Times fixture setups and teardowns where tests run and hangs them on the next report.
+
+    Plain hooks, no wrappers around the test protocol: the tracker's cost is the sum of what
+    runs per test, and this is the only part that must run in the worker.
+    """
+
+    def __init__(self) -> None:
         self._setups: list[tuple[str, str, str, float]] = []
         self._teardowns: list[tuple[str, str, str, float]] = []
         self._teardown_mark: float | None = None
-        self._process: Any = None
-        if track_memory:
-            import psutil  # optional dependency: `pip install optikit[memory]`
-
-            self._process = psutil.Process()
-        self._cpu_start = 0.0
-        self._rss_start = 0
-        self._rss_peak = 0
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Any:
@@ -59,12 +57,6 @@ class ReportAnnotator:
             seconds = time.perf_counter() - started
             self._setups.append((fixturedef.argname, fixturedef.scope, fixturedef.baseid, seconds))
 
-    # Plain hooks rather than wrappers where a timestamp is all that is needed: they are
-    # called for every test, and the tracker's cost is the sum of such microseconds.
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_teardown(self) -> None:
-        self._teardown_mark = time.perf_counter()
-
     def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef[Any]) -> None:
         """Fixtures are finalized one after another: each one's share is the time since the last."""
         if self._teardown_mark is None or fixturedef.cached_result is None:
@@ -76,38 +68,51 @@ class ReportAnnotator:
         self._teardowns.append((*key, now - self._teardown_mark))
         self._teardown_mark = now
 
-    def pytest_runtest_logstart(self) -> None:
-        if self._process is not None:
-            self._cpu_start = time.process_time()
-            self._rss_start = self._rss_peak = self._process.memory_info().rss
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report: pytest.TestReport = yield
-        extra: dict[str, Any] = {}
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # tryfirst: under xdist, the worker's own logreport hook sends the report to the
+        # controller with every attribute set on it by then, this one included.
+        # A report is logged right after its phase: after setup and call, teardown is next.
+        self._teardown_mark = time.perf_counter() if report.when != "teardown" else None
+        if not (self._setups or self._teardowns):
+            return
+        extra = _annotations(report)
         if self._setups:
             extra["fixtures"], self._setups = self._setups, []
         if self._teardowns:
             extra["teardowns"], self._teardowns = self._teardowns, []
-        if self._process is not None:
-            self._rss_peak = max(self._rss_peak, self._process.memory_info().rss)
-        if call.when == "setup":
-            names = dict.fromkeys(m.name for m in item.iter_markers())
-            markers = [name for name in names if name not in MECHANICAL_MARKERS]
-            if markers:  # under xdist every annotation crosses a pipe: send only what is there
-                extra["markers"] = markers
-        elif call.when == "teardown":
-            self._teardown_mark = None
-            # Resource use rides on --track-memory: under xdist each annotated report costs
-            # tens of microseconds to cross the pipe, too much to pay on every test by default.
-            if self._process is not None:
-                extra["cpu_time"] = time.process_time() - self._cpu_start
-                extra["memory_peak_mb"] = (self._rss_peak - self._rss_start) / MB
-        if extra:
-            report.optikit = extra  # type: ignore[attr-defined]
-        return report
+
+
+class ResourceSampler:
+    """``--track-memory``: each test's RSS growth and CPU time, sampled around its phases."""
+
+    def __init__(self) -> None:
+        import psutil  # optional dependency: `pip install optikit[memory]`
+
+        self._process = psutil.Process()
+        self._cpu_start = 0.0
+        self._rss_start = 0
+        self._rss_peak = 0
+
+    def pytest_runtest_logstart(self) -> None:
+        self._cpu_start = time.process_time()
+        self._rss_start = self._rss_peak = self._process.memory_info().rss
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._rss_peak = max(self._rss_peak, self._process.memory_info().rss)
+        if report.when == "teardown":
+            extra = _annotations(report)
+            extra["cpu_time"] = time.process_time() - self._cpu_start
+            extra["memory_peak_mb"] = (self._rss_peak - self._rss_start) / MB
+
+
+def _annotations(report: pytest.TestReport) -> dict[str, Any]:
+    """optikit's dict on the report, created on first use: most reports never get one."""
+    extra: dict[str, Any] | None = getattr(report, "optikit", None)
+    if extra is None:
+        extra = report.optikit = {}  # type: ignore[attr-defined]
+    return extra
 
 
 def _is_parameter(fixturedef: pytest.FixtureDef[Any]) -> bool:
@@ -128,6 +133,7 @@ class SessionRecorder:
         self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self.collection_time = 0.0
         self.outcome: str | None = None
+        self._marker_names: frozenset[str] | None = None
         # git and platform facts wait on subprocesses and files: gather them while tests run
         self._facts = ThreadPoolExecutor(1, thread_name_prefix="optikit-facts")
         self._git = self._facts.submit(git_facts, settings.root)
@@ -145,18 +151,32 @@ class SessionRecorder:
         # everything at session end would sit on the critical path (measured: +12% vs +6%).
         node = getattr(report, "node", None)
         line = report.location[1] if report.location else None
+        when = report.when or "call"
         self.collector.add(
             PhaseReport(
                 nodeid=report.nodeid,
-                when=report.when or "call",
+                when=when,
                 duration=report.duration,
                 outcome=report.outcome,
                 worker=node.gateway.id if node is not None else "main",
                 line=line + 1 if line is not None else None,
                 xfail=hasattr(report, "wasxfail"),
                 optikit=getattr(report, "optikit", NO_EXTRA),
+                markers=self._markers(report) if when == "setup" else None,
             )
         )
+
+    def _markers(self, report: pytest.TestReport) -> list[str]:
+        """The test's registered markers, read from the keywords every report already carries.
+
+        Reading them here rather than from the item in the worker spares a hook wrapper per
+        phase and an attribute on every report crossing xdist's pipe.
+        """
+        if self._marker_names is None:
+            lines: list[str] = self.config.getini("markers")
+            names = {line.split(":", 1)[0].split("(", 1)[0].strip() for line in lines}
+            self._marker_names = frozenset(names - MECHANICAL_MARKERS)
+        return [keyword for keyword in report.keywords if keyword in self._marker_names]
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:
@@ -205,7 +225,9 @@ def register(config: pytest.Config, settings: OptikitConfig) -> None:
             raise pytest.UsageError(
                 "--track-memory needs psutil: pip install 'optikit[memory]'"
             ) from None
-    config.pluginmanager.register(ReportAnnotator(track_memory), "optikit-report-annotator")
+    config.pluginmanager.register(FixtureTimer(), "optikit-fixture-timer")
+    if track_memory:
+        config.pluginmanager.register(ResourceSampler(), "optikit-resource-sampler")
     if hasattr(config, "workerinput"):
         return  # an xdist worker: the controller records
     data_file = config.getoption("performance_data") or settings.performance.data_file

@@ -54,9 +54,9 @@ def test_reruns_are_counted_separately_from_the_final_attempt() -> None:
     assert test["status"] == "passed"
 
 
-def test_markers_memory_and_cpu_come_from_the_annotations() -> None:
+def test_markers_come_from_setup_and_memory_and_cpu_from_the_annotations() -> None:
     collector = TimingCollector()
-    collector.add(PhaseReport(NODE, "setup", 0.1, "passed", "main", optikit={"markers": ["slow"]}))
+    collector.add(PhaseReport(NODE, "setup", 0.1, "passed", "main", markers=["slow"]))
     collector.add(
         PhaseReport(
             NODE,

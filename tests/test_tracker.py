@@ -74,13 +74,16 @@ def test_serial_and_parallel_record_the_same_tests_and_phases(suite: pytest.Pyte
     def shape(record: dict[str, Any]) -> set[tuple[str, ...]]:
         return {
             (t["nodeid"], t["status"], *sorted(k for k in ("setup", "call", "teardown") if k in t))
+            + tuple(t["markers"])
             for t in record["tests"]
         }
 
     assert shape(serial) == shape(parallel)
+    assert any("slow" in entry for entry in shape(parallel))
     assert len(serial["tests"]) == 5
     assert {t["worker"] for t in serial["tests"]} == {"main"}
     assert {t["worker"] for t in parallel["tests"]} <= {"gw0", "gw1"}
+    assert {f["name"] for f in serial["fixtures"]} == {f["name"] for f in parallel["fixtures"]}
     assert set(parallel["workers"]) == {t["worker"] for t in parallel["tests"]}
     assert parallel["collection_time"] > 0
 
