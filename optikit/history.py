@@ -7,6 +7,7 @@ either the whole run or nothing.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -33,18 +34,16 @@ CREATE TABLE IF NOT EXISTS runs (
     wall_time REAL,
     tests INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS test_timings (
-    run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    nodeid TEXT NOT NULL,
-    duration REAL NOT NULL,
-    setup REAL NOT NULL,
-    call REAL NOT NULL,
-    teardown REAL NOT NULL,
-    status TEXT NOT NULL,
-    PRIMARY KEY (run, nodeid)
+CREATE TABLE IF NOT EXISTS run_tests (
+    run INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    tests TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS test_timings_nodeid ON test_timings(nodeid);
 """
+# One JSON array per run, [[nodeid, duration, setup, call, teardown, status], ...], rather than
+# a row per test: every reader wants whole runs, and appending a run of 5,000 tests this way
+# costs a third of what 5,000 indexed rows do, on the critical path of every tracked session.
+TEST_FIELDS = ("nodeid", "duration", "setup", "call", "teardown", "status")
+SCHEMA_VERSION = 2
 
 FIX = "Move it aside (optikit starts a new history) or restore it from a backup."
 
@@ -91,13 +90,38 @@ def _connect(path: Path) -> Iterator[sqlite3.Connection]:
             connection.execute("PRAGMA foreign_keys=ON")
             # WAL with synchronous=NORMAL: a killed process still loses nothing committed
             connection.execute("PRAGMA synchronous=NORMAL")
-            with _transaction(connection):
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
+            if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                with _transaction(connection):
+                    _create_or_migrate(connection)
             yield connection
     except sqlite3.DatabaseError as exc:
         raise OptikitError(f"history database is unreadable ({exc}). {FIX}", path) from None
+
+
+def _create_or_migrate(connection: sqlite3.Connection) -> None:
+    """Create the schema; a version-1 history (a row per test) is folded into run blobs."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            connection.execute(statement)
+    old = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'test_timings'"
+    ).fetchone()
+    if old:
+        runs: dict[int, list[list[object]]] = {}
+        for run, *fields in connection.execute(
+            f"SELECT run, {', '.join(TEST_FIELDS)} FROM test_timings ORDER BY run"
+        ):
+            runs.setdefault(run, []).append(fields)
+        connection.executemany(
+            "INSERT OR IGNORE INTO run_tests VALUES (?, ?)",
+            [(run, _encode(rows)) for run, rows in runs.items()],
+        )
+        connection.execute("DROP TABLE test_timings")
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _encode(rows: list[list[object]]) -> str:
+    return json.dumps(rows, separators=(",", ":"))
 
 
 @contextmanager
@@ -136,14 +160,11 @@ def append_run(path: Path, record: RunRecord) -> None:
         )
         if cursor.rowcount == 0:
             return  # this run is already in the history
-        run = cursor.lastrowid
-        connection.executemany(
-            "INSERT INTO test_timings VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (run, t["nodeid"], t["duration"], t["setup"], t["call"], t["teardown"], t["status"])
-                for t in record["tests"]
-            ],
-        )
+        rows: list[list[object]] = [
+            [t["nodeid"], t["duration"], t["setup"], t["call"], t["teardown"], t["status"]]
+            for t in record["tests"]
+        ]
+        connection.execute("INSERT INTO run_tests VALUES (?, ?)", (cursor.lastrowid, _encode(rows)))
 
 
 def _require(path: Path) -> None:
@@ -168,15 +189,20 @@ def recent_runs(path: Path, limit: int) -> list[RunSummary]:
 def durations(path: Path, last_runs: int, passed_only: bool = True) -> dict[str, list[float]]:
     """Each test's durations over the newest ``last_runs`` runs, oldest first."""
     _require(path)
-    status = "AND t.status = 'passed'" if passed_only else ""
     with _connect(path) as connection:
-        rows = connection.execute(
-            "SELECT t.nodeid, t.duration FROM test_timings t"
+        blobs = connection.execute(
+            "SELECT t.tests FROM run_tests t"
             " JOIN (SELECT id FROM runs ORDER BY id DESC LIMIT ?) r ON t.run = r.id"
-            f" WHERE 1 = 1 {status} ORDER BY t.run",
+            " ORDER BY t.run",
             (last_runs,),
         ).fetchall()
     found: dict[str, list[float]] = {}
-    for nodeid, duration in rows:
-        found.setdefault(nodeid, []).append(duration)
+    for (blob,) in blobs:
+        try:
+            rows = json.loads(blob)
+        except json.JSONDecodeError as exc:
+            raise OptikitError(f"history database is unreadable ({exc}). {FIX}", path) from None
+        for nodeid, duration, _setup, _call, _teardown, status in rows:
+            if not passed_only or status == "passed":
+                found.setdefault(nodeid, []).append(duration)
     return found

@@ -77,7 +77,8 @@ def summarise(tests: list[TestEntry], slow_threshold: float) -> dict[str, Any]:
 
 
 def write_run_record(path: Path, record: RunRecord) -> None:
-    write_text_atomic(path, json.dumps(record) + "\n")
+    # not flushed to disk: it is rewritten by every tracked run and the history keeps the runs
+    write_text_atomic(path, json.dumps(record, separators=(",", ":")) + "\n", durable=False)
 
 
 def read_json(path: Path, what: str, fix: str) -> Any:

@@ -66,3 +66,28 @@ def test_damaged_database_is_one_clear_error(tmp_path: Path) -> None:
 def test_missing_database_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(OptikitError, match="Run 'pytest --track-performance' at least once"):
         history.durations(tmp_path / "none.db", 5)
+
+
+def test_a_version_1_history_is_migrated_on_first_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "h.db"
+    with sqlite3.connect(db) as connection:
+        connection.executescript(
+            """
+            CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT UNIQUE NOT NULL,
+                started_at TEXT NOT NULL, git_commit TEXT, branch TEXT, dirty INTEGER,
+                platform TEXT, python TEXT, cpu_count INTEGER, calibration REAL,
+                total_duration REAL NOT NULL, wall_time REAL, tests INTEGER NOT NULL);
+            CREATE TABLE test_timings (run INTEGER NOT NULL, nodeid TEXT NOT NULL,
+                duration REAL NOT NULL, setup REAL NOT NULL, call REAL NOT NULL,
+                teardown REAL NOT NULL, status TEXT NOT NULL, PRIMARY KEY (run, nodeid));
+            INSERT INTO runs (run_id, started_at, total_duration, tests) VALUES ('old', 'x', 3, 2);
+            INSERT INTO test_timings VALUES (1, 't.py::a', 1.0, 0, 1.0, 0, 'passed');
+            INSERT INTO test_timings VALUES (1, 't.py::b', 2.0, 0, 2.0, 0, 'failed');
+            """
+        )
+    connection.close()
+    append_many(db, "new", 1)
+    assert history.durations(db, 10) == {"t.py::a": [1.0, 1.0], "t.py::b": [2.0]}
+    assert history.durations(db, 10, passed_only=False)["t.py::b"] == [2.0, 2.0]

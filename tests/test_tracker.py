@@ -73,8 +73,12 @@ def test_serial_and_parallel_record_the_same_tests_and_phases(suite: pytest.Pyte
 
     def shape(record: dict[str, Any]) -> set[tuple[str, ...]]:
         return {
-            (t["nodeid"], t["status"], *sorted(k for k in ("setup", "call", "teardown") if k in t))
-            + tuple(t["markers"])
+            (
+                t["nodeid"],
+                t["status"],
+                *sorted(k for k in ("setup", "call", "teardown") if k in t),
+                *t["markers"],
+            )
             for t in record["tests"]
         }
 
