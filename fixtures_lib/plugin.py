@@ -1,4 +1,4 @@
-"""fixtures_lib's pytest plugin: cache switches, the cache summary, and the dataset fixtures.
+"""fixtures_lib's pytest plugin: cache and cassette switches, their summaries, dataset fixtures.
 
 Registered through its own ``pytest11`` entry point. Every hook here is a dictionary lookup
 until a test actually uses a cached fixture or a dataset.
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fixtures_lib import hookspecs
+from fixtures_lib import hookspecs, llm_plugin
 from fixtures_lib.cache_session import (
     DISABLE_ENV,
     WORKER_OUTPUT_KEY,
@@ -39,6 +39,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rebuild, once per run, every cached fixture and dataset this run uses",
     )
+    llm_plugin.add_options(parser)
+
+
+@pytest.hookimpl(trylast=True)  # after optikit's plugin has put the configured settings in place
+def pytest_configure(config: pytest.Config) -> None:
+    llm_plugin.register(config)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -57,6 +63,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any) -> None:
+    llm_plugin.merge_worker(node)
     figures = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY, {})
     totals = run_totals(node.config)
     for label, counts in figures.items():
@@ -64,6 +71,7 @@ def pytest_testnodedown(node: Any) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    llm_plugin.summary(terminalreporter, config)
     totals = run_totals(config)
     if not totals:
         return

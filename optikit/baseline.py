@@ -14,8 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
+from fixtures_lib.atomic import write_text_atomic
 from optikit import history
-from optikit.atomic import write_text_atomic
 from optikit.config import PerformanceConfig
 from optikit.errors import OptikitError
 from optikit.run_record import SCHEMA_VERSION, RunRecord, TestEntry, read_json

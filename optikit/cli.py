@@ -14,8 +14,8 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
+from fixtures_lib.atomic import write_text_atomic
 from optikit import __version__, history
-from optikit.atomic import write_text_atomic
 from optikit.baseline import build_baseline, read_baseline, write_baseline
 from optikit.cache_cli import cache_app
 from optikit.cli_support import ProjectOption, console, user_errors

@@ -92,7 +92,12 @@ class LLMConfig:
     hosts: tuple[str, ...] = _setting(
         ("api.openai.com", "api.anthropic.com", "localhost:11434"),
         _text_list,
-        "hosts whose traffic is recorded and replayed",
+        "hosts whose traffic is recorded and replayed (host, host:port, or 127.0.0.1:*)",
+    )
+    volatile_fields: tuple[str, ...] = _setting(
+        ("user", "metadata", "stream_options", "request_id", "idempotency_key"),
+        _text_list,
+        "top-level request body fields ignored when matching a call to its recording",
     )
 
 

@@ -10,8 +10,8 @@ import json
 import statistics
 from pathlib import Path
 
+from fixtures_lib.atomic import write_text_atomic
 from optikit import history
-from optikit.atomic import write_text_atomic
 
 
 def export_durations(history_db: Path, runs: int, output: Path) -> int:

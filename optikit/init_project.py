@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from optikit.atomic import write_text_atomic
+from fixtures_lib.atomic import write_text_atomic
 from optikit.config import (
     PYPROJECT,
     SECTIONS,

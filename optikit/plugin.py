@@ -12,6 +12,8 @@ import pytest
 
 from fixtures_lib.cache_session import CacheSettings
 from fixtures_lib.cache_session import settings_key as cache_settings_key
+from fixtures_lib.llm_cassette import LLMSettings
+from fixtures_lib.llm_plugin import settings_key as llm_settings_key
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
 
@@ -58,6 +60,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[config_key] = settings
     config.stash[cache_settings_key] = CacheSettings(
         settings.path(settings.cache.dir), settings.cache.size_limit_mb
+    )
+    config.stash[llm_settings_key] = LLMSettings(
+        settings.path(settings.llm.cassette_dir), settings.llm.hosts, settings.llm.volatile_fields
     )
     if config.getoption("track_performance"):
         # imported here: a session without the flag should not pay for the tracker's imports

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fixtures_lib.atomic import write_text_atomic
 from optikit import history
-from optikit.atomic import write_text_atomic
 from optikit.gate import GateResult
 from optikit.run_record import FixtureEntry, RunRecord, TestEntry
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, TypedDict
 
-from optikit.atomic import write_text_atomic
+from fixtures_lib.atomic import write_text_atomic
 from optikit.errors import OptikitError
 
 if sys.version_info >= (3, 11):

@@ -1,0 +1,319 @@
+"""Record LLM calls once, replay them ever after: a vcrpy ``Cassette`` fitted to LLM APIs.
+
+One ``LLMCassette`` lives for the whole session and vcrpy's patches go on once; before each
+test it is pointed at that test's file, after it the file is saved if anything was recorded.
+(vcrpy's own ``use_cassette`` per test would patch and unpatch a dozen HTTP libraries around
+every test of the suite.) What differs from plain vcrpy:
+
+* recordings are looked up by the hash of the normalised request (``llm_requests``), not by
+  trying each stored request in turn, so replay costs the same with 5 or 500 calls recorded;
+* only the configured LLM hosts are recorded or replayed; all other traffic goes out untouched;
+* in replay mode a call with no recording fails the test at once, before any network attempt,
+  with the cassette, the request, the closest recording and the command that records it.
+  ``pytest.fail`` raises a ``BaseException``, so clients that retry on ``Exception`` (openai,
+  anthropic) do not retry it into a connection error;
+* credentials are dropped or redacted before anything is written (``llm_secrets``), and each
+  recorded call carries its latency, token usage, model and client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import re
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pytest
+from vcr.cassette import Cassette
+from vcr.filters import decode_response
+from vcr.patch import CassettePatcherBuilder
+from vcr.persisters.filesystem import FilesystemPersister
+from vcr.record_mode import RecordMode
+from vcr.request import Request
+from vcr.serialize import serialize
+
+from fixtures_lib import llm_cassette_format
+from fixtures_lib.atomic import write_text_atomic
+from fixtures_lib.llm_requests import (
+    DEFAULT_VOLATILE_FIELDS,
+    CallShape,
+    closeness,
+    describe,
+    differences,
+    shape_of,
+    usage_of,
+)
+from fixtures_lib.llm_secrets import drop_secret_headers, redact_body
+
+
+class Mode(Enum):
+    REPLAY = "replay"  # the default: replay only; a call with no recording fails its test
+    NEW = "new"  # --record-llm: record what is missing, replay the rest
+    ALL = "all"  # --record-llm=all: record every call afresh, replacing the cassette
+    OFF = "off"  # --no-llm-cassettes: every call goes live, nothing is written
+
+
+_RECORD_MODES = {
+    Mode.REPLAY: RecordMode.NONE,
+    Mode.NEW: RecordMode.NEW_EPISODES,
+    Mode.ALL: RecordMode.ALL,
+}
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """Handed over by whoever owns the configuration (optikit's plugin reads pyproject.toml)."""
+
+    cassette_dir: Path
+    hosts: tuple[str, ...] = ("api.openai.com", "api.anthropic.com", "localhost:11434")
+    volatile_fields: tuple[str, ...] = DEFAULT_VOLATILE_FIELDS
+
+
+@dataclass
+class LLMCounts:
+    replayed: int = 0
+    recorded: int = 0
+    saved_seconds: float = 0.0  # recorded latency of the replayed calls: what the run did not wait
+    tokens: int = 0  # input plus output tokens of the replayed calls
+
+    def merge(self, other: dict[str, Any]) -> None:
+        for name in ("replayed", "recorded", "saved_seconds", "tokens"):
+            setattr(self, name, getattr(self, name) + other.get(name, 0))
+
+
+class _AtomicPersister(FilesystemPersister):  # type: ignore[misc]  # vcrpy is untyped
+    """vcrpy's file persister, but a cassette is replaced whole or not at all."""
+
+    @staticmethod
+    def save_cassette(cassette_path: Any, cassette_dict: Any, serializer: Any) -> None:
+        write_text_atomic(Path(cassette_path), serialize(cassette_dict, serializer))
+
+
+def cassette_path(cassette_dir: Path, nodeid: str) -> Path:
+    """``tests/test_x.py::TestA::test_b[id]`` -> ``<dir>/tests/test_x/TestA/test_b[id].yaml``."""
+    module, *names = nodeid.split("::")
+    parts = [Path(module).with_suffix("").as_posix(), *names]
+    safe = [re.sub(r"[^\w.\-\[\]=,+]", "_", part) for part in parts]
+    return cassette_dir.joinpath(*safe).with_suffix(".yaml") if safe else cassette_dir
+
+
+class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
+    def __init__(self, settings: LLMSettings, mode: Mode) -> None:
+        super().__init__(
+            path=str(settings.cassette_dir / "unused.yaml"),
+            serializer=llm_cassette_format,
+            persister=_AtomicPersister,
+            record_mode=_RECORD_MODES.get(mode, RecordMode.NONE),
+            match_on=(same_call,),
+            before_record_request=self._filter_request,
+            before_record_response=self._filter_response,
+            drop_unused_requests=mode is Mode.ALL,
+        )
+        self.settings = settings
+        self.mode = mode
+        self.counts = LLMCounts()
+        self.nodeid = ""
+        self.live = True  # between tests, and for real_llm tests: nothing recorded or replayed
+        self._index: dict[str, list[int]] = defaultdict(list)
+        self._started: dict[int, float] = {}
+        self._loading = False
+        self._unreadable: str | None = None
+
+    # --- one test at a time -------------------------------------------------------------
+
+    def start(self, nodeid: str, live: bool) -> None:
+        self.nodeid, self.live = nodeid, live
+        self._path = str(cassette_path(self.settings.cassette_dir, nodeid))
+        self.data: list[tuple[Request, Any]] = []
+        self._old_interactions: list[tuple[Request, Any]] = []
+        self._played_interactions: list[tuple[Request, Any]] = []
+        self.play_counts.clear()
+        self._index.clear()
+        self._started.clear()
+        self.dirty = self.rewound = False
+        self._loaded_count = 0
+        self._unreadable = None
+        if live:
+            return
+        if self.mode is Mode.ALL:
+            Path(self._path).unlink(missing_ok=True)  # a true rewrite, never an append
+            return
+        self._loading = True
+        try:
+            self._load()
+        finally:
+            self._loading = False
+        if not self.rewound and Path(self._path).is_file() and Path(self._path).read_text().strip():
+            self._unreadable = self._path
+
+    def finish(self) -> None:
+        if not self.live and self.mode is not Mode.REPLAY:
+            self._save()
+        self.live = True
+
+    # --- what vcrpy's stubs call ---------------------------------------------------------
+
+    def _filter_request(self, request: Request) -> Request | None:
+        """The request as it is stored and matched: LLM hosts only, credentials removed."""
+        if self.live:
+            return None
+        cached = request.__dict__.get("_optikit_filtered")
+        if cached is not None:
+            return cached
+        shape = shape_of(
+            request.method,
+            request.uri,
+            request.body,
+            self.settings.hosts,
+            self.settings.volatile_fields,
+        )
+        if shape is None:
+            return None
+        stored = copy.copy(request)
+        stored.headers = copy.deepcopy(request.headers)
+        drop_secret_headers(stored.headers)
+        stored.body = redact_body(request.body)
+        stored.__dict__["_optikit_shape"] = shape_of(
+            stored.method,
+            stored.uri,
+            stored.body,
+            self.settings.hosts,
+            self.settings.volatile_fields,
+        )
+        request.__dict__["_optikit_filtered"] = stored
+        return stored
+
+    @staticmethod
+    def _filter_response(response: dict[str, Any]) -> dict[str, Any]:
+        response = decode_response(response)  # stored readable, not gzip
+        headers = response.get("headers") or {}
+        drop_secret_headers(headers)
+        body = response.get("body") or {}
+        body["string"] = redact_body(body.get("string"))
+        return response
+
+    def _responses(self, request: Request) -> Iterator[tuple[int, Any]]:
+        stored = self._filter_request(request)
+        if stored is None:
+            return
+        for index in self._index.get(_shape(stored).key, ()):
+            yield index, self.data[index][1]
+
+    def can_play_response_for(self, request: Request) -> bool:
+        if super().can_play_response_for(request):
+            return True
+        stored = self._filter_request(request)
+        if stored is None:
+            return False
+        if self.mode is Mode.REPLAY:
+            pytest.fail(self._missing_message(_shape(stored)), pytrace=False)
+        self._started[id(request)] = time.perf_counter()  # about to go live: time the call
+        return False
+
+    def play_response(self, request: Request) -> Any:
+        response = super().play_response(request)
+        recorded = response.get("optikit") or {}
+        self.counts.replayed += 1
+        self.counts.saved_seconds += recorded.get("latency_seconds", 0.0)
+        self.counts.tokens += sum((recorded.get("usage") or {}).values())
+        return response
+
+    def append(self, request: Request, response: dict[str, Any]) -> None:
+        before = len(self.data)
+        started = self._started.pop(id(request), None)
+        super().append(request, response)
+        if len(self.data) == before:
+            return  # not an LLM host
+        stored, saved = self.data[-1]
+        self._index[_shape(stored).key].append(before)
+        if self._loading:
+            return
+        body = saved.get("body", {}).get("string") or b""
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        shape = _shape(stored)
+        saved["optikit"] = {
+            "latency_seconds": round(time.perf_counter() - started, 4) if started else None,
+            "model": _model(shape),
+            "client": request.headers.get("User-Agent") or request.headers.get("user-agent"),
+            "usage": usage_of(text),
+        }
+        self.counts.recorded += 1
+
+    # --- messages ------------------------------------------------------------------------
+
+    def _missing_message(self, wanted: CallShape) -> str:
+        command = f"pytest --record-llm '{self.nodeid}'"
+        where = _shown(Path(self._path))
+        lines = [f"no recorded LLM call matches {describe(wanted)}"]
+        if self._unreadable:
+            lines.append(f"  cassette {where} could not be read; re-record it:")
+            command = f"pytest --record-llm=all '{self.nodeid}'"
+        elif not self.data:
+            lines.append(f"  cassette {where} does not exist or is empty")
+        else:
+            closest = max(
+                (_shape(stored) for stored, _ in self.data), key=lambda s: closeness(wanted, s)
+            )
+            lines.append(f"  cassette {where} has {len(self.data)} call(s); the closest:")
+            lines.append(f"    {describe(closest)}")
+            lines.extend(f"    differs in {item}" for item in differences(wanted, closest)[:6])
+        lines.append(f"  record it with: {command}")
+        return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    """Relative to the working directory when under it: the form a person pastes."""
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def same_call(first: Request, second: Request) -> None:
+    """vcrpy matcher: equal normalised shapes (vcrpy uses it when it saves)."""
+    assert _shape(first).key == _shape(second).key
+
+
+def _shape(request: Request) -> CallShape:
+    shape: CallShape | None = request.__dict__.get("_optikit_shape")
+    if shape is None:
+        raise LookupError("request was not filtered by LLMCassette")
+    return shape
+
+
+def _model(shape: CallShape) -> str | None:
+    import json
+
+    try:
+        data = json.loads(shape.body)
+    except ValueError:
+        return None
+    return data.get("model") if isinstance(data, dict) else None
+
+
+@dataclass
+class CassetteSession:
+    """The session's cassette and vcrpy's patches, entered on first use and left at the end."""
+
+    cassette: LLMCassette
+    _patches: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    _patched: bool = False
+
+    def start(self, nodeid: str, live: bool) -> None:
+        if not self._patched:
+            for patcher in CassettePatcherBuilder(self.cassette).build():
+                self._patches.enter_context(patcher)
+            self._patched = True
+        self.cassette.start(nodeid, live)
+
+    def finish(self) -> None:
+        self.cassette.finish()
+
+    def close(self) -> None:
+        self._patches.close()

@@ -1,0 +1,80 @@
+"""The YAML a person reads in a review: JSON bodies as structures, streams as text blocks.
+
+A vcrpy serializer (``serialize``/``deserialize`` over vcrpy's cassette dict). JSON request
+and response bodies are stored parsed under ``json:``; other text (an SSE or NDJSON stream)
+as a literal block. Loading turns them back into the exact bytes a client gets.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import yaml
+
+try:
+    from yaml import CSafeDumper as _Dumper
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - libyaml is optional
+    from yaml import SafeDumper as _Dumper
+    from yaml import SafeLoader as _Loader
+
+
+class _ReadableDumper(_Dumper):  # type: ignore[misc]  # PyYAML is untyped here
+    """Multi-line strings as ``|`` blocks, so a stream reads as its lines."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text and not text.endswith(" ") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ReadableDumper.add_representer(str, _represent_text)
+
+
+def _pack(body: Any) -> Any:
+    """A body vcrpy gives as text (or bytes, when binary) in the form stored on disk."""
+    if isinstance(body, str) and body[:1] in "{[":
+        try:
+            return {"json": json.loads(body)}
+        except ValueError:
+            pass
+    if isinstance(body, bytes):
+        return {"base64": base64.b64encode(body).decode()}
+    return body
+
+
+def _unpack(body: Any) -> Any:
+    if isinstance(body, dict) and set(body) == {"json"}:
+        return json.dumps(body["json"], ensure_ascii=False, separators=(",", ":"))
+    if isinstance(body, dict) and set(body) == {"base64"}:
+        return base64.b64decode(body["base64"])
+    return body
+
+
+def serialize(cassette: dict[str, Any]) -> str:
+    for interaction in cassette.get("interactions", []):
+        request, response = interaction["request"], interaction["response"]
+        request["body"] = _pack(request.get("body"))
+        response["body"]["string"] = _pack(response["body"].get("string"))
+    text: str = yaml.dump(cassette, Dumper=_ReadableDumper, sort_keys=False, allow_unicode=True)
+    return text
+
+
+def deserialize(text: str) -> dict[str, Any]:
+    cassette: dict[str, Any] = yaml.load(text, Loader=_Loader)
+    for interaction in cassette.get("interactions", []):
+        request, response = interaction["request"], interaction["response"]
+        request["body"] = _unpack(request.get("body"))
+        body = response["body"]["string"] = _unpack(response["body"].get("string"))
+        _fix_content_length(response.get("headers") or {}, body)
+    return cassette
+
+
+def _fix_content_length(headers: dict[str, list[str]], body: Any) -> None:
+    """A JSON body comes back compact, so its length can differ from the one recorded."""
+    size = len(body.encode("utf-8") if isinstance(body, str) else body or b"")
+    for name in headers:
+        if name.lower() == "content-length":
+            headers[name] = [str(size)]
