@@ -95,16 +95,30 @@ class _AtomicPersister(FilesystemPersister):  # type: ignore[misc]  # vcrpy is u
         write_text_atomic(Path(cassette_path), serialize(cassette_dict, serializer))
 
 
-def cassette_path(cassette_dir: Path, nodeid: str) -> Path:
-    """``tests/test_x.py::TestA::test_b[id]`` -> ``<dir>/tests/test_x/TestA/test_b[id].yaml``."""
+def cassette_path(cassette_dir: Path, nodeid: str, root: Path) -> Path:
+    """``tests/test_x.py::TestA::test_b[id]`` -> ``tests/cassettes/test_x/TestA/test_b[id].yaml``.
+
+    Leading directories the module shares with the cassette directory are dropped, so the
+    default ``tests/cassettes`` does not hold a second ``tests/``.
+    """
     module, *names = nodeid.split("::")
-    parts = [Path(module).with_suffix("").as_posix(), *names]
+    module_parts = Path(module).with_suffix("").parts
+    try:
+        shared = cassette_dir.relative_to(root).parts
+    except ValueError:
+        shared = ()
+    common = 0
+    while (
+        common < min(len(shared), len(module_parts) - 1) and shared[common] == module_parts[common]
+    ):
+        common += 1
+    parts = [*module_parts[common:], *names]
     safe = [re.sub(r"[^\w.\-\[\]=,+]", "_", part) for part in parts]
     return cassette_dir.joinpath(*safe).with_suffix(".yaml") if safe else cassette_dir
 
 
 class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
-    def __init__(self, settings: LLMSettings, mode: Mode) -> None:
+    def __init__(self, settings: LLMSettings, mode: Mode, root: Path) -> None:
         super().__init__(
             path=str(settings.cassette_dir / "unused.yaml"),
             serializer=llm_cassette_format,
@@ -117,6 +131,7 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
         )
         self.settings = settings
         self.mode = mode
+        self.root = root
         self.counts = LLMCounts()
         self.nodeid = ""
         self.live = True  # between tests, and for real_llm tests: nothing recorded or replayed
@@ -129,7 +144,7 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
 
     def start(self, nodeid: str, live: bool) -> None:
         self.nodeid, self.live = nodeid, live
-        self._path = str(cassette_path(self.settings.cassette_dir, nodeid))
+        self._path = str(cassette_path(self.settings.cassette_dir, nodeid, self.root))
         self.data: list[tuple[Request, Any]] = []
         self._old_interactions: list[tuple[Request, Any]] = []
         self._played_interactions: list[tuple[Request, Any]] = []
@@ -138,11 +153,13 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
         self._started.clear()
         self.dirty = self.rewound = False
         self._loaded_count = 0
+        self._metadata = {}
         self._unreadable = None
         if live:
             return
         if self.mode is Mode.ALL:
             Path(self._path).unlink(missing_ok=True)  # a true rewrite, never an append
+            self._metadata = {"test": nodeid}
             return
         self._loading = True
         try:
@@ -151,6 +168,7 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
             self._loading = False
         if not self.rewound and Path(self._path).is_file() and Path(self._path).read_text().strip():
             self._unreadable = self._path
+        self._metadata = {**self._metadata, "test": nodeid}  # for `optikit cassettes list/prune`
 
     def finish(self) -> None:
         if not self.live and self.mode is not Mode.REPLAY:

@@ -13,19 +13,15 @@ from typing import Any
 
 import yaml
 
-try:
-    from yaml import CSafeDumper as _Dumper
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - libyaml is optional
-    from yaml import SafeDumper as _Dumper
-    from yaml import SafeLoader as _Loader
-
-
-class _ReadableDumper(_Dumper):  # type: ignore[misc]  # PyYAML is untyped here
-    """Multi-line strings as ``|`` blocks, so a stream reads as its lines."""
+# libyaml's C loader and dumper when PyYAML was built with them: cassettes load per test
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_ReadableDumper: type[yaml.SafeDumper] = type(
+    "_ReadableDumper", (getattr(yaml, "CSafeDumper", yaml.SafeDumper),), {}
+)
 
 
 def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    """Multi-line strings as ``|`` blocks, so a stream reads as its lines."""
     style = "|" if "\n" in text and not text.endswith(" ") else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
 

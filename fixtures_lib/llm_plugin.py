@@ -50,7 +50,7 @@ def register(config: pytest.Config) -> None:
     mode = mode_of(config)
     if mode is Mode.OFF or (mode is Mode.REPLAY and not settings.cassette_dir.is_dir()):
         return
-    plugin = CassettePlugin(CassetteSession(LLMCassette(settings, mode)))
+    plugin = CassettePlugin(CassetteSession(LLMCassette(settings, mode, config.rootpath)))
     config.pluginmanager.register(plugin, "optikit-llm-cassettes")
 
 

@@ -18,6 +18,7 @@ from fixtures_lib.atomic import write_text_atomic
 from optikit import __version__, history
 from optikit.baseline import build_baseline, read_baseline, write_baseline
 from optikit.cache_cli import cache_app
+from optikit.cassettes_cli import cassettes_app
 from optikit.cli_support import ProjectOption, console, user_errors
 from optikit.config import OptikitConfig, load_config, toml_value
 from optikit.durations_export import export_durations
@@ -47,6 +48,7 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect optikit's configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(cache_app, name="cache")
+app.add_typer(cassettes_app, name="cassettes")
 
 
 def _show_version(value: bool) -> None:

@@ -42,6 +42,7 @@ def test_help_lists_only_working_commands() -> None:
         "import-junit",
         "export-durations",
         "cache",
+        "cassettes",
     }
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0

@@ -39,6 +39,7 @@ def test_suite_passes_in_default_order_and_waits_on_the_llm(
             "--track-performance",
             f"--performance-data={data}",
             "--performance-no-history",
+            "--no-llm-cassettes",  # the suite as it ran before its calls were recorded
             env={"CLINIC_LLM_URL": server.url},
         )
         calls = server.counts()
@@ -89,6 +90,7 @@ def test_report_pair_races_on_a_shared_tmp_file(
     with FakeLLMServer(responder, latency=0.0) as server:
         env = {**os.environ, "CLINIC_LLM_URL": server.url}
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+        command.append("--no-llm-cassettes")  # the race needs both calls to reach the server
         processes = [
             subprocess.Popen(
                 [*command, test], cwd=EXAMPLE, env=env, stdout=subprocess.PIPE, text=True
@@ -152,3 +154,15 @@ def test_a_dataset_test_loads_only_its_dataset(
     )
     assert set(figures) == {"dataset.labs"}
     assert set(DATASETS) == {"patients", "labs", "visits", "medications"}
+
+
+def test_llm_tests_replay_from_cassettes_with_the_server_down(run_example_suite: RunSuite) -> None:
+    """The committed cassettes answer every call; nothing listens on port 9 (discard)."""
+    result = run_example_suite(
+        "tests/test_nl_query.py",
+        "tests/test_statistics.py::test_monthly_review_workbook",
+        env={"CLINIC_LLM_URL": "http://127.0.0.1:9"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r"\d+ calls replayed \([\d.]+ s of recorded latency", result.stdout)
+    assert ", 0 recorded" in result.stdout
