@@ -1,0 +1,321 @@
+"""LLM cassettes in real pytest runs: the real openai, anthropic, ollama, httpx and requests
+clients talk to the local fake LLM server while recording, and to nothing while replaying."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from optikit.testing.fake_llm import FakeLLMServer
+
+PYPROJECT = """
+[tool.optikit.llm]
+hosts = ["127.0.0.1:*"]
+"""
+
+CONFTEST = """
+import os
+import pytest
+
+@pytest.fixture
+def url():
+    return os.environ["LLM_URL"]
+"""
+
+CLIENTS = """
+import asyncio
+
+import anthropic
+import httpx
+import ollama
+import openai
+import requests
+
+KEY = "sk-test-abcdefghijklmnopqrstuvwx"
+ANTHROPIC_KEY = "sk-ant-test-abcdefghijklmnopqrstu"
+MESSAGES = [{"role": "user", "content": "three little words"}]
+
+
+def test_openai_sync_and_stream(url):
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY)
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert reply.choices[0].message.content == "Echo: three little words"
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    chunks = [c.choices[0].delta.content for c in stream if c.choices]
+    chunks = [chunk for chunk in chunks if chunk]
+    assert chunks == ["Echo:", " three", " little", " words"]
+
+
+def test_openai_async(url):
+    async def ask():
+        client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY)
+        reply = await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True
+        )
+        chunks = [c.choices[0].delta.content async for c in stream if c.choices]
+        return reply.choices[0].message.content, "".join(c or "" for c in chunks)
+
+    assert asyncio.run(ask()) == ("Echo: three little words", "Echo: three little words")
+
+
+def test_anthropic_sync_stream_and_concurrent(url):
+    client = anthropic.Anthropic(base_url=url, api_key=ANTHROPIC_KEY)
+    reply = client.messages.create(model="claude-x", max_tokens=20, messages=MESSAGES)
+    assert reply.content[0].text == "Echo: three little words"
+    with client.messages.stream(model="claude-x", max_tokens=20, messages=MESSAGES) as stream:
+        assert "".join(stream.text_stream) == "Echo: three little words"
+
+    async def both():
+        aclient = anthropic.AsyncAnthropic(base_url=url, api_key=ANTHROPIC_KEY)
+        asks = [
+            aclient.messages.create(
+                model="claude-x", max_tokens=20, messages=[{"role": "user", "content": word}]
+            )
+            for word in ("left", "right")
+        ]
+        return [r.content[0].text for r in await asyncio.gather(*asks)]
+
+    assert asyncio.run(both()) == ["Echo: left", "Echo: right"]
+
+
+def test_ollama_chat_and_generate(url):
+    client = ollama.Client(host=url)
+    reply = client.chat(model="llama3", messages=MESSAGES)
+    assert reply.message.content == "Echo: three little words"
+    parts = [p.response for p in client.generate(model="llama3", prompt="two words", stream=True)]
+    assert "".join(parts) == "Echo: two words"
+
+
+def test_plain_httpx_and_requests(url):
+    body = {"model": "m", "messages": [{"role": "user", "content": "plain"}]}
+    endpoint = f"{url}/v1/chat/completions"
+    via_httpx = httpx.post(endpoint, json=body, headers={"Authorization": f"Bearer {KEY}"})
+    via_requests = requests.post(endpoint, json=body, headers={"api-key": KEY})
+    for response in (via_httpx, via_requests):
+        assert response.json()["choices"][0]["message"]["content"] == "Echo: plain"
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyprojecttoml(PYPROJECT)
+    pytester.makeconftest(CONFTEST)
+    return pytester
+
+
+@pytest.fixture
+def llm_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLLMServer]:
+    """A fake LLM server whose address the inner runs read from ``LLM_URL``."""
+    with FakeLLMServer(latency=0.05) as server:
+        monkeypatch.setenv("LLM_URL", server.url)
+        yield server
+
+
+def pytest_run(project: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return project.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", *args)
+
+
+def cassettes(project: pytest.Pytester) -> list[Path]:
+    return sorted((project.path / "tests" / "cassettes").rglob("*.yaml"))
+
+
+def test_every_client_records_then_replays_with_the_server_stopped(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makepyfile(test_clients=CLIENTS)
+    with FakeLLMServer(latency=0.05) as server:
+        monkeypatch.setenv("LLM_URL", server.url)
+        recorded = pytest_run(project, "--record-llm")
+        calls = sum(server.counts().values())
+    assert recorded.ret == 0, recorded.stdout.str()
+    recorded.stdout.fnmatch_lines(["0 calls replayed*, 12 recorded"])
+    assert calls == 12
+    assert len(cassettes(project)) == 5
+    replayed = pytest_run(project)  # the server is gone; its port refuses connections
+    assert replayed.ret == 0, replayed.stdout.str()
+    replayed.stdout.fnmatch_lines(["12 calls replayed (*s of recorded latency*), 0 recorded"])
+
+
+def test_secrets_never_reach_the_cassette(project: pytest.Pytester, llm_env: FakeLLMServer) -> None:
+    project.makepyfile(
+        test_secret="""
+        import openai
+
+        def test_leaky(url):
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-proj-realLookingKey1234567890")
+            text = "key sk-live-0123456789abcdefghijklmnop, Bearer abcdefghijklmnopqrstuvwxyz"
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": text}])
+        """
+    )
+    assert pytest_run(project, "--record-llm").ret == 0
+    (path,) = cassettes(project)
+    text = path.read_text()
+    for secret in ("sk-proj-realLookingKey", "sk-live-0123456789", "abcdefghijklmnopqrstuvwxyz"):
+        assert secret not in text
+    assert not re.search(r"(?im)^\s*(authorization|x-api-key|api-key):", text)
+    assert "<redacted>" in text
+    assert pytest_run(project).ret == 0  # replay matches the redacted request
+
+
+def test_a_missing_recording_fails_at_once_with_the_command_to_record_it(
+    project: pytest.Pytester, llm_env: FakeLLMServer
+) -> None:
+    project.makepyfile(
+        test_ask="""
+        import openai
+
+        def test_question(url):
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-x", max_retries=5)
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+        """
+    )
+    (project.path / "tests" / "cassettes").mkdir(parents=True)  # the project uses cassettes
+    result = pytest_run(project)
+    assert result.ret == 1
+    assert sum(llm_env.counts().values()) == 0  # no network attempt, no retries
+    result.stdout.fnmatch_lines(
+        [
+            "no recorded LLM call matches POST /v1/chat/completions model=m messages=*",
+            "  cassette tests/cassettes/test_ask/test_question.yaml does not exist or is empty",
+            "  record it with: pytest --record-llm 'test_ask.py::test_question'",
+        ]
+    )
+
+
+def test_the_closest_recording_and_what_differs_are_shown(
+    project: pytest.Pytester, llm_env: FakeLLMServer
+) -> None:
+    source = """
+        import openai
+
+        def test_question(url):
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-x")
+            client.chat.completions.create(
+                model="m", temperature=0, messages=[{"role": "user", "content": "PROMPT"}]
+            )
+        """
+    project.makepyfile(test_ask=source.replace("PROMPT", "how many patients?"))
+    assert pytest_run(project, "--record-llm").ret == 0
+    project.makepyfile(test_ask=source.replace("PROMPT", "how many doctors?"))
+    result = pytest_run(project)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "*has 1 call(s); the closest:",
+            "*differs in body.messages: *patients?* recorded, *doctors?* now",
+        ]
+    )
+
+
+def test_key_order_whitespace_and_volatile_fields_do_not_matter(
+    project: pytest.Pytester, llm_env: FakeLLMServer
+) -> None:
+    source = """
+        import httpx
+
+        def test_raw(url):
+            body = BODY
+            headers = {"content-type": "application/json"}
+            response = httpx.post(f"{url}/v1/chat/completions", content=body, headers=headers)
+            assert response.json()["choices"][0]["message"]["content"] == "Echo: same"
+        """
+    first = '\'{"model": "m", "user": "alice", "messages": [{"role": "user", "content": "same"}]}\''
+    second = '\'{"messages":[{"content":"same","role":"user"}],  "user":"bob","model":"m"}\''
+    project.makepyfile(test_raw=source.replace("BODY", first))
+    assert pytest_run(project, "--record-llm").ret == 0
+    project.makepyfile(test_raw=source.replace("BODY", second))
+    result = pytest_run(project)
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["1 call replayed*"])
+
+
+def test_identical_calls_replay_in_recorded_order(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makepyfile(
+        test_twice="""
+        import httpx
+
+        def test_thrice(url):
+            body = {"model": "m", "messages": [{"role": "user", "content": "again"}]}
+            replies = [
+                httpx.post(f"{url}/v1/chat/completions", json=body).json()
+                for _ in range(3)
+            ]
+            assert [r["choices"][0]["message"]["content"] for r in replies] == [
+                "call 1", "call 2", "call 3"
+            ]
+        """
+    )
+    calls = iter(range(1, 100))
+    with FakeLLMServer(lambda request: f"call {next(calls)}", latency=0.0) as server:
+        monkeypatch.setenv("LLM_URL", server.url)
+        assert pytest_run(project, "--record-llm").ret == 0
+    replayed = pytest_run(project)
+    assert replayed.ret == 0, replayed.stdout.str()
+    replayed.stdout.fnmatch_lines(["3 calls replayed*"])
+
+
+def test_record_all_replaces_the_cassette(project: pytest.Pytester, llm_env: FakeLLMServer) -> None:
+    source = """
+        import httpx
+
+        def test_one(url):
+            body = {"model": "m", "messages": [{"role": "user", "content": "PROMPT"}]}
+            httpx.post(f"{url}/v1/chat/completions", json=body)
+        """
+    project.makepyfile(test_one=source.replace("PROMPT", "old"))
+    assert pytest_run(project, "--record-llm").ret == 0
+    project.makepyfile(test_one=source.replace("PROMPT", "new"))
+    assert pytest_run(project, "--record-llm=all").ret == 0
+    (path,) = cassettes(project)
+    text = path.read_text()
+    assert "content: new" in text
+    assert "content: old" not in text
+
+
+def test_real_llm_tests_always_go_live(project: pytest.Pytester, llm_env: FakeLLMServer) -> None:
+    project.makepyfile(
+        test_live="""
+        import httpx
+        import pytest
+
+        @pytest.mark.real_llm
+        def test_live(url):
+            body = {"model": "m", "messages": [{"role": "user", "content": "live"}]}
+            assert httpx.post(f"{url}/v1/chat/completions", json=body).status_code == 200
+        """
+    )
+    (project.path / "tests" / "cassettes").mkdir(parents=True)
+    assert pytest_run(project).ret == 0
+    assert pytest_run(project, "--record-llm").ret == 0
+    assert llm_env.counts()["openai"] == 2
+    assert cassettes(project) == []
+
+
+def test_parallel_workers_record_and_replay_their_own_cassettes(
+    project: pytest.Pytester, llm_env: FakeLLMServer
+) -> None:
+    test = """
+        import httpx
+        import pytest
+
+        @pytest.mark.parametrize("word", ["a", "b", "c", "d"])
+        def test_word_NAME(url, word):
+            body = {"model": "m", "messages": [{"role": "user", "content": "NAME " + word}]}
+            reply = httpx.post(f"{url}/v1/chat/completions", json=body).json()
+            assert reply["choices"][0]["message"]["content"] == "Echo: NAME " + word
+        """
+    for name in ("left", "right"):
+        project.makepyfile(**{f"test_{name}": test.replace("NAME", name)})
+    recorded = pytest_run(project, "--record-llm", "-n", "2")
+    assert recorded.ret == 0, recorded.stdout.str()
+    recorded.stdout.fnmatch_lines(["0 calls replayed*, 8 recorded"])
+    assert len(cassettes(project)) == 8
+    replayed = pytest_run(project, "-n", "2")
+    assert replayed.ret == 0, replayed.stdout.str()
+    replayed.stdout.fnmatch_lines(["8 calls replayed*, 0 recorded"])
