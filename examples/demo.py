@@ -4,11 +4,12 @@ The clinic suite is copied to a scratch directory (the repository is never touch
 the way its team runs it today: file order, one process, every LLM call waiting on the model.
 Then each optikit capability that has landed takes its turn:
 
-1. measure: ``pytest --track-performance --no-fixture-cache``: where the time goes, per test
-   and per fixture, as the suite ran before optikit's fixture cache;
+1. measure: ``pytest --track-performance --no-fixture-cache --no-llm-cassettes``: where the
+   time goes, per test and per fixture, as the suite ran before optikit;
 2. cache: the same suite with ``@cached_fixture`` and the lazy dataset registry, cold and then
    warm: the data fixtures' setup time in each;
-3. gate: ``optikit baseline``, a commit that slows one function down, and
+3. replay: the LLM calls answered from the committed cassettes instead of the model;
+4. gate: ``optikit baseline``, a commit that slows one function down, and
    ``optikit regression --confirm 2`` catching it (the commit also changes a cached fixture's
    declared input, so the cache rebuilds it rather than hiding the slowdown).
 """
@@ -32,6 +33,7 @@ sys.path.insert(0, str(EXAMPLE))
 
 from clinic.fake_model import clinic_responder  # noqa: E402
 
+from fixtures_lib.llm_cassette import cassette_path  # noqa: E402
 from optikit.run_record import RunRecord, read_run_record  # noqa: E402
 from optikit.testing.fake_llm import DEFAULT_LATENCY, FakeLLMServer  # noqa: E402
 
@@ -107,14 +109,13 @@ def setup_seconds(record: RunRecord) -> dict[str, tuple[int, float]]:
     return {f["name"]: (f["setups"], f["total"]) for f in record["fixtures"] if f["name"] in CACHED}
 
 
-def cache_step(project: Path, server: FakeLLMServer, uncached: RunRecord) -> float:
-    """Cold then warm; returns how many times faster the data fixtures set up when warm."""
-    # Only warm runs go into the history the gate's noise estimate comes from: a team's
-    # history is its everyday runs, not the one that filled the cache.
-    _, cold = tracked_run(
-        project, server, "pytest --track-performance (cold cache) ...", "--performance-no-history"
-    )
-    wall, warm = tracked_run(project, server, "pytest --track-performance (warm cache) ...")
+def cache_step(
+    project: Path, server: FakeLLMServer, uncached: RunRecord
+) -> tuple[float, RunRecord]:
+    """Cold then warm: how many times faster the data fixtures set up when warm, and that run."""
+    live = ("--no-llm-cassettes", "--performance-no-history")  # one change at a time
+    _, cold = tracked_run(project, server, "pytest --track-performance (cold cache) ...", *live)
+    wall, warm = tracked_run(project, server, "pytest --track-performance (warm cache) ...", *live)
     table = Table(
         "data fixture",
         "setups",
@@ -143,7 +144,39 @@ def cache_step(project: Path, server: FakeLLMServer, uncached: RunRecord) -> flo
         f"([bold]{speedup:.0f}x[/] faster); the whole suite took {wall:.1f} s. Datasets load "
         "only when a test asks for one."
     )
-    return speedup
+    return speedup, warm
+
+
+def replay_step(project: Path, server: FakeLLMServer, live: RunRecord) -> tuple[float, float]:
+    """The committed cassettes instead of the model; returns (suite wall time, LLM speedup)."""
+    # Only runs like this one go into the history the gate's noise estimate comes from:
+    # a team's history is its everyday runs, not the ones that filled the cache.
+    before = sum(server.counts().values())
+    wall, replayed = tracked_run(project, server, "pytest --track-performance (replay) ...")
+    calls = sum(server.counts().values()) - before
+    now = {test["nodeid"]: test for test in replayed["tests"]}
+    cassettes = project / "tests" / "cassettes"
+    waited = [
+        t
+        for t in live["tests"]
+        if t["nodeid"] in now and cassette_path(cassettes, t["nodeid"], project).is_file()
+    ]
+    table = Table("test that calls the LLM", "live s", "replayed s", title_justify="left")
+    table.columns[0].overflow = "fold"
+    for test in sorted(waited, key=lambda t: t["call"], reverse=True)[:6]:
+        table.add_row(
+            escape(test["nodeid"]), f"{test['call']:.2f}", f"{now[test['nodeid']]['call']:.3f}"
+        )
+    console.print(table)
+    live_total = sum(t["call"] for t in waited)
+    replay_total = sum(now[t["nodeid"]]["call"] for t in waited)
+    speedup = live_total / replay_total if replay_total else float("inf")
+    console.print(
+        f"{len(waited)} tests waited {live_total:.1f} s on the model; replayed from "
+        f"tests/cassettes/ they take {replay_total:.2f} s ([bold]{speedup:.0f}x[/] faster) and "
+        f"the server saw {calls} calls. The suite took [bold]{wall:.1f} s[/]."
+    )
+    return wall, speedup
 
 
 def gate_step(project: Path, server: FakeLLMServer) -> bool:
@@ -180,13 +213,16 @@ def main() -> int:
                 server,
                 "pytest --track-performance --no-fixture-cache ...",
                 "--no-fixture-cache",
+                "--no-llm-cassettes",
                 "--performance-no-history",
             )
             show_measurements(wall, record, server)
             llm_calls = sum(server.counts().values())
             console.rule("[bold]2. Cache: data fixtures from disk, datasets on demand")
-            speedup = cache_step(project, server, record)
-            console.rule("[bold]3. Gate: a baseline, a slow commit, and the regression gate")
+            speedup, warm = cache_step(project, server, record)
+            console.rule("[bold]3. Replay: recorded LLM calls instead of the model")
+            fast_wall, llm_speedup = replay_step(project, server, warm)
+            console.rule("[bold]4. Gate: a baseline, a slow commit, and the regression gate")
             caught = gate_step(project, server)
         console.rule("[bold]Summary")
         hot = record["fixtures"][0] if record["fixtures"] else None
@@ -197,6 +233,13 @@ def main() -> int:
             )
         console.print(f"- the suite took {wall:.1f} s and waited on {llm_calls} LLM calls")
         console.print(f"- a warm fixture cache set the data fixtures up {speedup:.0f}x faster")
+        console.print(
+            f"- replayed LLM calls made the tests that wait on them {llm_speedup:.0f}x faster"
+        )
+        console.print(
+            f"- [bold]the whole suite: {wall:.1f} s before, {fast_wall:.1f} s after "
+            f"({wall / fast_wall:.1f}x faster)[/]"
+        )
         console.print(f"- the regression gate {'caught' if caught else 'missed'} the slow commit")
     return 0 if caught else 1
 
