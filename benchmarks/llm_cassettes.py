@@ -31,7 +31,8 @@ import httpx2
 import openai
 import vcr
 
-from fixtures_lib.llm_cassette import CassetteSession, LLMCassette, LLMSettings, Mode
+from fixtures_lib.llm_cassette import CassetteSession, LLMCassette
+from fixtures_lib.llm_settings import LLMSettings, Mode
 from optikit.run_record import read_run_record
 from optikit.testing.fake_llm import FakeLLMServer
 

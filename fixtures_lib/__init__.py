@@ -1,4 +1,4 @@
-"""What a test suite uses at run time: the fixture cache on disk and the lazy dataset registry."""
+"""What a test suite uses at run time: the fixture cache on disk, lazy datasets, LLM cassettes."""
 
 from fixtures_lib.cached_fixture import cached_fixture
 from fixtures_lib.datasets import DatasetRegistry, UnknownDatasetError

@@ -25,7 +25,6 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,6 @@ from vcr.serialize import serialize
 from fixtures_lib import llm_cassette_format
 from fixtures_lib.atomic import write_text_atomic
 from fixtures_lib.llm_requests import (
-    DEFAULT_VOLATILE_FIELDS,
     CallShape,
     closeness,
     describe,
@@ -50,41 +48,13 @@ from fixtures_lib.llm_requests import (
     usage_of,
 )
 from fixtures_lib.llm_secrets import drop_secret_headers, redact_body
-
-
-class Mode(Enum):
-    REPLAY = "replay"  # the default: replay only; a call with no recording fails its test
-    NEW = "new"  # --record-llm: record what is missing, replay the rest
-    ALL = "all"  # --record-llm=all: record every call afresh, replacing the cassette
-    OFF = "off"  # --no-llm-cassettes: every call goes live, nothing is written
-
+from fixtures_lib.llm_settings import LLMCounts, LLMSettings, Mode
 
 _RECORD_MODES = {
     Mode.REPLAY: RecordMode.NONE,
     Mode.NEW: RecordMode.NEW_EPISODES,
     Mode.ALL: RecordMode.ALL,
 }
-
-
-@dataclass(frozen=True)
-class LLMSettings:
-    """Handed over by whoever owns the configuration (optikit's plugin reads pyproject.toml)."""
-
-    cassette_dir: Path
-    hosts: tuple[str, ...] = ("api.openai.com", "api.anthropic.com", "localhost:11434")
-    volatile_fields: tuple[str, ...] = DEFAULT_VOLATILE_FIELDS
-
-
-@dataclass
-class LLMCounts:
-    replayed: int = 0
-    recorded: int = 0
-    saved_seconds: float = 0.0  # recorded latency of the replayed calls: what the run did not wait
-    tokens: int = 0  # input plus output tokens of the replayed calls
-
-    def merge(self, other: dict[str, Any]) -> None:
-        for name in ("replayed", "recorded", "saved_seconds", "tokens"):
-            setattr(self, name, getattr(self, name) + other.get(name, 0))
 
 
 class _AtomicPersister(FilesystemPersister):  # type: ignore[misc]  # vcrpy is untyped

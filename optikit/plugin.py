@@ -12,8 +12,8 @@ import pytest
 
 from fixtures_lib.cache_session import CacheSettings
 from fixtures_lib.cache_session import settings_key as cache_settings_key
-from fixtures_lib.llm_cassette import LLMSettings
 from fixtures_lib.llm_plugin import settings_key as llm_settings_key
+from fixtures_lib.llm_settings import LLMSettings
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
 
