@@ -319,3 +319,64 @@ def test_parallel_workers_record_and_replay_their_own_cassettes(
     replayed = pytest_run(project, "-n", "2")
     assert replayed.ret == 0, replayed.stdout.str()
     replayed.stdout.fnmatch_lines(["8 calls replayed*, 0 recorded"])
+
+
+def test_other_hosts_are_untouched(project: pytest.Pytester, llm_env: FakeLLMServer) -> None:
+    """``localhost`` is not among this project's LLM hosts (only ``127.0.0.1:*`` is)."""
+    project.makepyfile(
+        test_other="""
+        import httpx
+
+        def test_other_service(url):
+            other = url.replace("127.0.0.1", "localhost")
+            body = {"model": "m", "messages": [{"role": "user", "content": "not an LLM host"}]}
+            assert httpx.post(f"{other}/v1/chat/completions", json=body).status_code == 200
+        """
+    )
+    (project.path / "tests" / "cassettes").mkdir(parents=True)
+    assert pytest_run(project).ret == 0  # replay mode, yet the call went out
+    assert pytest_run(project, "--record-llm").ret == 0
+    assert llm_env.counts()["openai"] == 2
+    assert cassettes(project) == []
+
+
+def test_cassette_commands_list_check_and_prune(
+    project: pytest.Pytester, llm_env: FakeLLMServer
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    source = """
+        import httpx
+
+        def test_NAME(url):
+            body = {"model": "gpt-x", "messages": [{"role": "user", "content": "NAME"}]}
+            httpx.post(f"{url}/v1/chat/completions", json=body)
+        """
+    for name in ("kept", "gone"):
+        project.makepyfile(**{f"test_{name}": source.replace("NAME", name)})
+    assert pytest_run(project, "--record-llm").ret == 0
+
+    def optikit(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "optikit", "cassettes", *args, "-p", str(project.path)]
+        env = {**os.environ, "COLUMNS": "200"}
+        return subprocess.run(command, capture_output=True, text=True, env=env)
+
+    listed = optikit("list")
+    assert listed.returncode == 0, listed.stderr
+    assert "test_kept.py::test_kept" in listed.stdout
+    assert "gpt-x" in listed.stdout
+    assert optikit("check").returncode == 0
+    (project.path / "test_gone.py").unlink()
+    dry = optikit("prune")
+    assert "would delete" in dry.stdout
+    assert len(cassettes(project)) == 2
+    assert optikit("prune", "--apply").returncode == 0
+    (left,) = cassettes(project)
+    assert left.name == "test_kept.yaml"
+    left.write_text(left.read_text() + "# leaked: sk-proj-abcdefghijklmnopqrstuvwx\n")
+    checked = optikit("check")
+    assert checked.returncode == 1
+    assert f"{left}:" in checked.stderr
+    assert "secret-looking value" in checked.stderr
