@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import re
 import time
 from collections import defaultdict
@@ -276,8 +277,6 @@ def _shape(request: Request) -> CallShape:
 
 
 def _model(shape: CallShape) -> str | None:
-    import json
-
     try:
         data = json.loads(shape.body)
     except ValueError:
