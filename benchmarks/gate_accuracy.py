@@ -7,7 +7,10 @@ build a history; ``optikit baseline --from-history 10`` writes the baseline. The
 judged by optikit's gate (alone, and with ``--confirm 3`` re-runs of what it flagged) and by
 the naive rule most CI actions use: "more than 20% slower than the previous run".
 
-    python benchmarks/gate_accuracy.py [--history 10] [--trials 10]
+    python benchmarks/gate_accuracy.py [--history 10] [--trials 10] [--neighbour]
+
+``--neighbour`` adds what a shared CI runner does: in a random half of all runs (history and
+trials alike) a busy-looping process competes for the CPU for the whole run.
 
 The suite sets ``noise_floor_seconds = 0.005``: at the default 50 ms floor a 30% slowdown of
 a test under 167 ms is below the floor by design. The default floor is reported beside it.
@@ -16,6 +19,7 @@ a test under 167 ms is below the floor by design. The default floor is reported 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -23,6 +27,7 @@ import random
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from optikit.baseline import read_baseline
@@ -43,6 +48,7 @@ WORKLOAD = f'''
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 _FILE = os.environ.get("{FACTORS_ENV}")
@@ -133,11 +139,28 @@ class Score:
         }
 
 
+@contextlib.contextmanager
+def neighbour(active: bool) -> Iterator[None]:
+    """A process that burns one core for as long as the block runs, when ``active``."""
+    if not active:
+        yield
+        return
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--history", type=int, default=10, help="clean runs before the trials")
     parser.add_argument("--trials", type=int, default=10, help="runs with injected slowdowns")
     parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument(
+        "--neighbour", action="store_true", help="a CPU hog beside half of the runs, at random"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     scores = {
@@ -152,8 +175,10 @@ def main() -> None:
         factors = root / "factors.json"
         factors.write_text("{}")
         os.environ[FACTORS_ENV] = str(factors)
+        noisy = args.neighbour
         for number in range(args.history):
-            previous = tracked_run(root)
+            with neighbour(noisy and rng.random() < 0.5):
+                previous = tracked_run(root)
             print(f"history run {number + 1}/{args.history}", file=sys.stderr)
         run(root, "optikit", "baseline", "--from-history", str(args.history))
         baseline = read_baseline(root / "tests/.performance_baseline.json")
@@ -162,12 +187,15 @@ def main() -> None:
         for trial in range(args.trials):
             slowed = set(rng.sample(names, SLOWED_PER_TRIAL))
             factors.write_text(json.dumps(dict.fromkeys(slowed, SLOWDOWN)))
-            current = tracked_run(root, "--performance-no-history")
+            hogged = noisy and rng.random() < 0.5
+            with neighbour(hogged):
+                current = tracked_run(root, "--performance-no-history")
             result = compare(baseline, current, settings)
             scores["optikit gate"].add(slowed, flagged(result), len(result.suite_regressions))
             confirmed = result
             if result.regressions:
-                reruns = rerun_durations([v.nodeid for v in result.regressions], 3, root)
+                with neighbour(hogged):
+                    reruns = rerun_durations([v.nodeid for v in result.regressions], 3, root)
                 confirmed = confirm(result, reruns, baseline, settings)
             scores["optikit gate --confirm 3"].add(
                 slowed, flagged(confirmed), len(confirmed.suite_regressions)
@@ -184,6 +212,7 @@ def main() -> None:
         "trials": args.trials,
         "slowed_per_trial": SLOWED_PER_TRIAL,
         "slowdown": SLOWDOWN,
+        "noisy_neighbour": args.neighbour,
         "results": {name: score.summary() for name, score in scores.items()},
     }
     print(json.dumps(report, indent=1))
