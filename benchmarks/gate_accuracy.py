@@ -27,6 +27,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,7 +45,11 @@ NAIVE_THRESHOLD = 1.2
 FACTORS_ENV = "GATE_ACCURACY_FACTORS"
 
 WORKLOAD = f'''
-"""Each test waits ``seconds * factor``: half spinning on the CPU, half asleep."""
+"""Each test takes ``seconds * factor``: half a fixed amount of CPU work, half asleep.
+
+The CPU half is a count of loop iterations calibrated when the suite was written, not a
+deadline, so a busy machine makes it slower, as it makes real tests slower.
+"""
 import json
 import os
 import time
@@ -55,13 +60,27 @@ _FILE = os.environ.get("{FACTORS_ENV}")
 FACTORS = json.loads(Path(_FILE).read_text()) if _FILE else {{}}
 
 
+LOOPS_PER_SECOND = {{loops_per_second}}
+
+
 def work(name: str, seconds: float) -> None:
     seconds *= FACTORS.get(name, 1.0)
-    end = time.perf_counter() + seconds / 2
-    while time.perf_counter() < end:
+    for _ in range(int(seconds / 2 * LOOPS_PER_SECOND)):
         pass
     time.sleep(seconds / 2)
 '''
+
+
+def loops_per_second() -> int:
+    """Empty-loop iterations per second here, best of five, for the workload's CPU half."""
+    best = 0.0
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(2_000_000):
+            pass
+        best = max(best, 2_000_000 / (time.perf_counter() - started))
+    return int(best)
+
 
 PYPROJECT = """
 [tool.pytest.ini_options]
@@ -77,7 +96,9 @@ def make_suite(root: Path, seed: int) -> list[str]:
     """Write the suite and return its test names."""
     rng = random.Random(seed)
     (root / "pyproject.toml").write_text(PYPROJECT)
-    (root / "workload.py").write_text(WORKLOAD)
+    (root / "workload.py").write_text(
+        WORKLOAD.replace("{loops_per_second}", str(loops_per_second()))
+    )
     tests = root / "tests"
     tests.mkdir()
     names = []
