@@ -380,3 +380,33 @@ def test_cassette_commands_list_check_and_prune(
     assert checked.returncode == 1
     assert f"{left}:" in checked.stderr
     assert "secret-looking value" in checked.stderr
+
+
+def test_a_compressed_reply_is_stored_decoded(pytester: pytest.Pytester) -> None:
+    """api.openai.com (a default LLM host) answered by an in-memory transport that gzips."""
+    pytester.makepyfile(
+        test_gzip="""
+        import gzip
+        import json
+
+        import httpx
+
+        def reply(request):
+            body = gzip.compress(json.dumps({"answer": "forty-two"}).encode())
+            return httpx.Response(200, content=body, headers={"content-encoding": "gzip"})
+
+        def test_gzip():
+            client = httpx.Client(transport=httpx.MockTransport(reply))
+            response = client.post("https://api.openai.com/v1/responses", json={"input": "q"})
+            assert response.json() == {"answer": "forty-two"}
+        """
+    )
+    recorded = pytester.runpytest_subprocess("-p", "no:randomly", "--record-llm")
+    assert recorded.ret == 0, recorded.stdout.str()
+    (path,) = sorted((pytester.path / "tests" / "cassettes").rglob("*.yaml"))
+    text = path.read_text()
+    assert "answer: forty-two" in text
+    assert "content-encoding" not in text.split("response:")[1]
+    replayed = pytester.runpytest_subprocess("-p", "no:randomly")
+    assert replayed.ret == 0, replayed.stdout.str()
+    replayed.stdout.fnmatch_lines(["1 call replayed*"])
