@@ -45,6 +45,7 @@ from fixtures_lib.llm_requests import (
     closeness,
     describe,
     differences,
+    host_pattern,
     shape_of,
     usage_of,
 )
@@ -155,15 +156,8 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
         cached = request.__dict__.get("_optikit_filtered")
         if cached is not None:
             return cached
-        shape = shape_of(
-            request.method,
-            request.uri,
-            request.body,
-            self.settings.hosts,
-            self.settings.volatile_fields,
-        )
-        if shape is None:
-            return None
+        if host_pattern(request.uri, self.settings.hosts) is None:
+            return None  # not an LLM host: no need to parse its body
         stored = copy.copy(request)
         stored.headers = copy.deepcopy(request.headers)
         drop_secret_headers(stored.headers)
