@@ -401,12 +401,12 @@ def test_a_compressed_reply_is_stored_decoded(pytester: pytest.Pytester) -> None
             assert response.json() == {"answer": "forty-two"}
         """
     )
-    recorded = pytester.runpytest_subprocess("-p", "no:randomly", "--record-llm")
+    recorded = pytest_run(pytester, "--record-llm")
     assert recorded.ret == 0, recorded.stdout.str()
-    (path,) = sorted((pytester.path / "tests" / "cassettes").rglob("*.yaml"))
+    (path,) = cassettes(pytester)
     text = path.read_text()
     assert "answer: forty-two" in text
     assert "content-encoding" not in text.split("response:")[1]
-    replayed = pytester.runpytest_subprocess("-p", "no:randomly")
+    replayed = pytest_run(pytester)
     assert replayed.ret == 0, replayed.stdout.str()
     replayed.stdout.fnmatch_lines(["1 call replayed*"])
