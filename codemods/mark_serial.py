@@ -1,0 +1,42 @@
+"""mark-serial: ``@pytest.mark.serial`` on the tests an audit found unsafe to run in parallel.
+
+Marked are the parallel-unsafe and order-dependent tests of the audit report (DESIGN.md),
+with the polluters and state-setters named for them: moving only the victim to the serial
+phase would leave its polluter racing with everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from codemods.add_marks import Placement, TestKey, place
+from codemods.nodeids import parse_nodeid
+
+UNSAFE = frozenset({"parallel_unsafe", "order_dependent"})
+
+
+def serial_nodeids(audit: Mapping[str, Any]) -> set[str]:
+    """Raises ``ValueError`` naming what is wrong when the report is not an audit report."""
+    tests = audit.get("tests")
+    if not isinstance(tests, dict):
+        raise ValueError("it has no 'tests' object")
+    chosen: set[str] = set()
+    for nodeid, finding in tests.items():
+        if not isinstance(finding, dict) or "classification" not in finding:
+            raise ValueError(f"test {nodeid!r} has no classification")
+        if finding["classification"] in UNSAFE:
+            chosen.add(nodeid)
+            chosen.update(finding.get("polluters") or ())
+            chosen.update(finding.get("state_setters") or ())
+    return chosen
+
+
+def plan_mark_serial(nodeids: set[str], *, root: str) -> Placement:
+    add: dict[tuple[str, TestKey], frozenset[str] | None] = {}
+    for nodeid in nodeids:
+        test = parse_nodeid(nodeid)
+        if test is not None:
+            add[(test.path, test.key)] = None
+    return place(root, "serial", add)

@@ -1,0 +1,125 @@
+"""Run one codemod over many files: in parallel processes, with diffs, and atomic writes.
+
+A file that does not parse, or whose rewrite would not parse, is listed and never touched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+from libcst.codemod import CodemodContext, SkipFile
+
+from codemods.base import Note, OptikitCodemod
+from fixtures_lib.atomic import write_bytes_atomic
+
+CommandFactory = Callable[[CodemodContext], OptikitCodemod]
+"""Builds the codemod for one file; must pickle (a class, or ``functools.partial`` of one)."""
+
+PARALLEL_FROM = 16
+"""Below this many files, starting worker processes costs more than it saves."""
+
+
+@dataclass
+class FileResult:
+    path: Path
+    old: bytes
+    new: bytes
+    edits: int = 0
+    notes: list[Note] = field(default_factory=list)
+    skipped: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.new != self.old
+
+    def diff(self, relative_to: Path) -> str:
+        name = os.path.relpath(self.path, relative_to)
+        return "".join(
+            difflib.unified_diff(
+                _text(self.old).splitlines(keepends=True),
+                _text(self.new).splitlines(keepends=True),
+                f"a/{name}",
+                f"b/{name}",
+            )
+        )
+
+
+def transform_file(path: Path, factory: CommandFactory) -> FileResult:
+    """Never raises for a bad file or a codemod bug: the file is skipped with the reason."""
+    try:
+        old = path.read_bytes()
+    except OSError as exc:
+        return FileResult(path, b"", b"", skipped=f"unreadable ({exc.strerror})")
+    try:
+        module = cst.parse_module(old)
+    except cst.ParserSyntaxError as exc:
+        reason = f"does not parse (line {exc.raw_line}: {exc.message}); fix it and run again"
+        return FileResult(path, old, old, skipped=reason)
+    command = factory(CodemodContext(filename=str(path)))
+    try:
+        new = command.transform_module(module).bytes
+    except SkipFile as exc:
+        return FileResult(path, old, old, skipped=str(exc) or "skipped")
+    except Exception as exc:  # one file's surprise must not stop the others
+        return FileResult(path, old, old, skipped=f"codemod error ({type(exc).__name__}: {exc})")
+    if new != old and (problem := _unparsable(new, path)):
+        return FileResult(path, old, old, skipped=f"the rewrite would not parse ({problem})")
+    return FileResult(path, old, new, command.edits, command.notes)
+
+
+def _unparsable(code: bytes, path: Path) -> str | None:
+    try:
+        cst.parse_module(code)
+        compile(code, str(path), "exec", dont_inherit=True)
+    except (cst.ParserSyntaxError, SyntaxError, ValueError) as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def run_codemod(
+    files: Iterable[Path],
+    factory: CommandFactory,
+    *,
+    jobs: int,
+    advance: Callable[[], None] = lambda: None,
+) -> list[FileResult]:
+    """Results in path order; ``advance`` is called once per finished file (a progress bar)."""
+    files = list(files)
+    results: list[FileResult] = []
+    if jobs <= 1 or len(files) < PARALLEL_FROM:
+        for path in files:
+            results.append(transform_file(path, factory))
+            advance()
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(transform_file, path, factory) for path in files]
+            for future in as_completed(futures):
+                results.append(future.result())
+                advance()
+    return sorted(results, key=lambda r: r.path)
+
+
+class ChangedOnDisk(Exception):
+    """A file was edited between the dry run and the write; writing would lose that edit."""
+
+
+def apply_changes(results: Iterable[FileResult]) -> list[Path]:
+    written: list[Path] = []
+    for result in results:
+        if not result.changed:
+            continue
+        if result.path.read_bytes() != result.old:
+            raise ChangedOnDisk(str(result.path))
+        write_bytes_atomic(result.path, result.new)
+        written.append(result.path)
+    return written
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
