@@ -51,7 +51,9 @@ class MarkTests(OptikitCodemod):
         body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
         self.classes.append((node.name.value, marked or self._pytestmark_has_mark(body)))
 
-    def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
+    def leave_ClassDef(
+        self, original_node: cst.ClassDef, updated_node: cst.ClassDef
+    ) -> cst.ClassDef:
         self.classes.pop()
         return updated_node
 
@@ -74,7 +76,10 @@ class MarkTests(OptikitCodemod):
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         for key in sorted(self.plan.add.keys() - self.found):
-            self.note(None, f"{describe(key)} not found in this file (renamed since the run, or generated?)")
+            self.note(
+                None,
+                f"{describe(key)} not found in this file (renamed since the run, or generated?)",
+            )
         return updated_node
 
     def _pytestmark_has_mark(self, body: object) -> bool:
@@ -83,10 +88,15 @@ class MarkTests(OptikitCodemod):
                 continue
             for small in statement.body:
                 if isinstance(small, cst.Assign) and any(
-                    isinstance(t.target, cst.Name) and t.target.value == "pytestmark" for t in small.targets
+                    isinstance(t.target, cst.Name) and t.target.value == "pytestmark"
+                    for t in small.targets
                 ):
                     value = small.value
-                    items = [e.value for e in value.elements] if isinstance(value, cst.List | cst.Tuple) else [value]
+                    items = (
+                        [e.value for e in value.elements]
+                        if isinstance(value, cst.List | cst.Tuple)
+                        else [value]
+                    )
                     if any(self.is_mark(item, self.plan.mark) for item in items):
                         return True
         return False
@@ -107,7 +117,10 @@ class MarkTests(OptikitCodemod):
     ) -> cst.FunctionDef:
         mark = self.plan.mark
         if self.fixture_decorator(original) is not None:
-            self.note(original, f"{describe(key)} is a fixture; marks on fixtures are an error: not marked")
+            self.note(
+                original,
+                f"{describe(key)} is a fixture; marks on fixtures are an error: not marked",
+            )
             return updated
         if self._already_marked(original):
             return updated
@@ -118,7 +131,11 @@ class MarkTests(OptikitCodemod):
         return self._mark_cases(original, updated, key, cases)
 
     def _mark_cases(
-        self, original: cst.FunctionDef, updated: cst.FunctionDef, key: TestKey, wanted: frozenset[str]
+        self,
+        original: cst.FunctionDef,
+        updated: cst.FunctionDef,
+        key: TestKey,
+        wanted: frozenset[str],
     ) -> cst.FunctionDef:
         mark = self.plan.mark
         where = [
@@ -127,18 +144,34 @@ class MarkTests(OptikitCodemod):
             if isinstance(d.decorator, cst.Call) and self.is_mark(d.decorator, "parametrize")
         ]
         if len(where) != 1:
-            why = "it is parametrized by several decorators" if where else "it is parametrized outside its own decorators"
-            self.note(original, f"only some cases of {describe(key)} are {mark}, but {why}: not marked")
+            why = (
+                "it is parametrized by several decorators"
+                if where
+                else "it is parametrized outside its own decorators"
+            )
+            self.note(
+                original, f"only some cases of {describe(key)} are {mark}, but {why}: not marked"
+            )
             return updated
         call = original.decorators[where[0]].decorator
         assert isinstance(call, cst.Call)
-        found = parametrize_cases(call, self.module, lambda e: "pytest.param" in self.qualified_names(e))
+        found = parametrize_cases(
+            call, self.module, lambda e: "pytest.param" in self.qualified_names(e)
+        )
         if found is None:
-            self.note(original, f"only some cases of {describe(key)} are {mark}, but its parameter list is not a literal: not marked")
+            self.note(
+                original,
+                f"only some cases of {describe(key)} are {mark}, "
+                "but its parameter list is not a literal: not marked",
+            )
             return updated
         missing = wanted - {c.id for c in found.cases}
         if missing:
-            self.note(original, f"cases {', '.join(sorted(missing))} of {describe(key)} are not in its parameter list: not marked")
+            self.note(
+                original,
+                f"cases {', '.join(sorted(missing))} of {describe(key)} "
+                "are not in its parameter list: not marked",
+            )
         replaced: dict[int, cst.Element] = {}
         for case in found.cases:
             if case.id in wanted:
@@ -166,10 +199,14 @@ class MarkTests(OptikitCodemod):
                     continue
                 existing = arg.value
                 items = existing.elements if isinstance(existing, cst.List | cst.Tuple) else ()
-                if any(self.is_mark(e.value, self.plan.mark) for e in items) or self.is_mark(existing, self.plan.mark):
+                if any(self.is_mark(e.value, self.plan.mark) for e in items) or self.is_mark(
+                    existing, self.plan.mark
+                ):
                     return None
                 if isinstance(existing, cst.List | cst.Tuple):
-                    marks: cst.BaseExpression = existing.with_changes(elements=[*items, cst.Element(mark)])
+                    marks: cst.BaseExpression = existing.with_changes(
+                        elements=[*items, cst.Element(mark)]
+                    )
                 else:
                     marks = cst.List([cst.Element(existing), cst.Element(mark)])
                 args = list(value.args)
@@ -183,7 +220,9 @@ class MarkTests(OptikitCodemod):
         call = cst.parse_expression(f"{param}({parts}, marks={code(mark)})")
         return element.with_changes(value=call)
 
-    def _remove(self, original: cst.FunctionDef, updated: cst.FunctionDef, key: TestKey) -> cst.FunctionDef:
+    def _remove(
+        self, original: cst.FunctionDef, updated: cst.FunctionDef, key: TestKey
+    ) -> cst.FunctionDef:
         mark = self.plan.mark
         keep = [
             new
@@ -192,7 +231,9 @@ class MarkTests(OptikitCodemod):
         ]
         if len(keep) == len(updated.decorators):
             if self._already_marked(original):
-                self.note(original, f"{describe(key)} is {mark} through its class or module: mark left")
+                self.note(
+                    original, f"{describe(key)} is {mark} through its class or module: mark left"
+                )
             return updated
         self.edits += len(updated.decorators) - len(keep)
         return updated.with_changes(decorators=keep)
@@ -232,7 +273,9 @@ def place(
     for path, (adds, removes) in sorted(by_file.items()):
         full = root / path
         if not full.is_file():
-            unplaced.extend((f"{path}::{describe(k)}", "its file is not there") for k in sorted(adds))
+            unplaced.extend(
+                (f"{path}::{describe(k)}", "its file is not there") for k in sorted(adds)
+            )
             continue
         plans[full] = MarkPlan(mark, adds, frozenset(removes))
     return Placement(plans, unplaced)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import libcst as cst
+import libcst.matchers as m
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import PositionProvider, QualifiedNameProvider
@@ -31,7 +32,7 @@ class Note:
 class OptikitCodemod(VisitorBasedCodemodCommand):
     """A libcst codemod command that also reports its edits and refusals."""
 
-    METADATA_DEPENDENCIES: tuple[type, ...] = (PositionProvider, QualifiedNameProvider)
+    METADATA_DEPENDENCIES = (PositionProvider, QualifiedNameProvider)
 
     def __init__(self, context: CodemodContext) -> None:
         super().__init__(context)
@@ -96,3 +97,17 @@ def pytest_attribute(module: cst.Module, attribute: str) -> str | None:
                     if alias.evaluated_name == attribute:
                         return alias.evaluated_alias or attribute
     return None
+
+
+def insert_at_top(function: cst.FunctionDef, statement: cst.BaseStatement) -> cst.FunctionDef:
+    """``statement`` becomes the first of the body (after the docstring, if any)."""
+    body = function.body
+    if isinstance(body, cst.SimpleStatementSuite):  # def f(): return x
+        body = cst.IndentedBlock([cst.SimpleStatementLine([s]) for s in body.body])
+    assert isinstance(body, cst.IndentedBlock)
+    lines = list(body.body)
+    at = (
+        1 if lines and m.matches(lines[0], m.SimpleStatementLine([m.Expr(m.SimpleString())])) else 0
+    )
+    lines.insert(at, statement)
+    return function.with_changes(body=body.with_changes(body=lines))

@@ -33,7 +33,7 @@ def serial_nodeids(audit: Mapping[str, Any]) -> set[str]:
     return chosen
 
 
-def plan_mark_serial(nodeids: set[str], *, root: str) -> Placement:
+def plan_mark_serial(nodeids: set[str], *, root: Path) -> Placement:
     add: dict[tuple[str, TestKey], frozenset[str] | None] = {}
     for nodeid in nodeids:
         test = parse_nodeid(nodeid)

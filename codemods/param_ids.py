@@ -12,6 +12,7 @@ import ast
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import libcst as cst
 
@@ -45,20 +46,23 @@ def parametrize_cases(call: cst.Call, module: cst.Module, is_param: IsParam) -> 
     ids: list[str] = []
     parts: list[list[cst.BaseExpression]] = []
     for index, element in enumerate(values.elements):
-        if isinstance(element, cst.StarredElement):
+        if not isinstance(element, cst.Element):
             return None
         split = _split(element.value, names, is_param)
         if split is None:
             return None
         given = explicit[index] if explicit and index < len(explicit) else None
-        case_id = given if given is not None else _case_id(element.value, split, names, index, module, is_param)
+        case_id = (
+            given
+            if given is not None
+            else _case_id(element.value, split, names, index, module, is_param)
+        )
         if case_id is None:
             return None
         ids.append(case_id)
         parts.append(split)
-    cases = [
-        Case(e, i, p) for e, i, p in zip(values.elements, _unique(ids), parts, strict=True)
-    ]
+    elements = [e for e in values.elements if isinstance(e, cst.Element)]
+    cases = [Case(e, i, p) for e, i, p in zip(elements, _unique(ids), parts, strict=True)]
     return CaseList(values, cases)
 
 
@@ -84,13 +88,17 @@ def _argnames(node: cst.BaseExpression | None) -> list[str] | None:
         if isinstance(value, str):
             return [n.strip() for n in value.split(",") if n.strip()]
     if isinstance(node, cst.List | cst.Tuple):
-        names = [e.value.evaluated_value for e in node.elements if isinstance(e.value, cst.SimpleString)]
+        names = [
+            e.value.evaluated_value for e in node.elements if isinstance(e.value, cst.SimpleString)
+        ]
         if len(names) == len(node.elements) and all(isinstance(n, str) for n in names):
             return [str(n) for n in names]
     return None
 
 
-def _explicit_ids(node: cst.BaseExpression | None) -> list[str | None] | None | bool:
+def _explicit_ids(
+    node: cst.BaseExpression | None,
+) -> list[str | None] | Literal[False] | None:
     """The ``ids=`` list; ``None`` when absent; ``False`` when it is not a literal list."""
     if node is None:
         return None

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 import libcst as cst
 import libcst.matchers as m
 from libcst.codemod import CodemodContext, SkipFile
+from libcst.metadata import PositionProvider
 
-from codemods.base import OptikitCodemod
+from codemods.base import OptikitCodemod, insert_at_top
 
 WIDE_SCOPES = frozenset({"class", "module", "package", "session"})
-PATH_CLASSES = frozenset({"pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "pathlib.PurePosixPath"})
+PATH_CLASSES = frozenset(
+    {"pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "pathlib.PurePosixPath"}
+)
 
 
 def mentions_tmp(source: bytes) -> bool:
@@ -55,17 +58,30 @@ class ReplaceTmp(OptikitCodemod):
         self.blocked: list[str] = []  # decorator / default argument we are inside
         self.leave_alone: set[int] = set()  # docstrings and assert messages
         self.handled: set[int] = set()  # strings rewritten with their Path(...) or join(...)
+        self.constants: dict[str, cst.CSTNode] = {}  # module-level names bound to /tmp paths
 
     def visit_Module(self, node: cst.Module) -> None:
         if "/tmp" not in node.code:
             raise SkipFile("no /tmp")
+        for statement in node.body:
+            if not m.matches(statement, m.SimpleStatementLine([m.Assign()])):
+                continue
+            assign = cst.ensure_type(
+                cst.ensure_type(statement, cst.SimpleStatementLine).body[0], cst.Assign
+            )
+            if "/tmp" in node.code_for_node(assign.value):
+                for target in assign.targets:
+                    if isinstance(target.target, cst.Name):
+                        self.constants[target.target.value] = statement
 
     # -- where are we -----------------------------------------------------------------
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.classes.append(node)
 
-    def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
+    def leave_ClassDef(
+        self, original_node: cst.ClassDef, updated_node: cst.ClassDef
+    ) -> cst.ClassDef:
         self.classes.pop()
         return updated_node
 
@@ -83,6 +99,13 @@ class ReplaceTmp(OptikitCodemod):
             )
             if taken:
                 kind = f"{node.name.value} already uses the name {name} for something else"
+            for constant, statement in self.constants.items():
+                if m.findall(node.body, m.Name(constant)):
+                    line = self.get_metadata(PositionProvider, statement).start.line
+                    kind = (
+                        f"{node.name.value} also uses {constant}, a module-level /tmp path "
+                        f"(line {line}); make that a fixture, then run this again"
+                    )
         self.functions.append(_Function(node, kind, name))
 
     def leave_FunctionDef(
@@ -123,7 +146,9 @@ class ReplaceTmp(OptikitCodemod):
     def visit_Decorator(self, node: cst.Decorator) -> None:
         self.blocked.append("in a decorator")
 
-    def leave_Decorator(self, original_node: cst.Decorator, updated_node: cst.Decorator) -> cst.Decorator:
+    def leave_Decorator(
+        self, original_node: cst.Decorator, updated_node: cst.Decorator
+    ) -> cst.Decorator:
         self.blocked.pop()
         return updated_node
 
@@ -151,7 +176,10 @@ class ReplaceTmp(OptikitCodemod):
             self.note(node, f"/tmp path {self.blocked[-1]}: not rewritten")
             return None
         if not self.functions:
-            self.note(node, "/tmp path outside any test or fixture: not rewritten (move it into a fixture)")
+            self.note(
+                node,
+                "/tmp path outside any test or fixture: not rewritten (move it into a fixture)",
+            )
             return None
         function = self.functions[0]
         if function.kind not in {"test", "fixture", "wide-fixture"}:
@@ -159,7 +187,9 @@ class ReplaceTmp(OptikitCodemod):
             return None
         return function
 
-    def _replace(self, node: cst.CSTNode, tail: list[cst.BaseExpression], as_string: bool) -> cst.BaseExpression | None:
+    def _replace(
+        self, node: cst.CSTNode, tail: list[cst.BaseExpression], as_string: bool
+    ) -> cst.BaseExpression | None:
         function = self._target(node)
         if function is None:
             return None
@@ -201,7 +231,10 @@ class ReplaceTmp(OptikitCodemod):
         if not as_path and not self._join_call(original_node):
             return updated_node
         first = original_node.args[0].value
-        head = _string_tail(first) if isinstance(first, cst.SimpleString) else _fstring_tail(first)
+        if isinstance(first, cst.SimpleString):
+            head = _string_tail(first)
+        else:
+            head = _fstring_tail(first) if isinstance(first, cst.FormattedString) else None
         if head is None:
             return updated_node
         rest = [a.value for a in updated_node.args[1:]]
@@ -215,14 +248,7 @@ class ReplaceTmp(OptikitCodemod):
 
     def _with_mktemp(self, node: cst.FunctionDef) -> cst.FunctionDef:
         statement = cst.parse_statement(f'tmp_dir = tmp_path_factory.mktemp("{node.name.value}")')
-        node = _with_param(node, "tmp_path_factory")
-        if not isinstance(node.body, cst.IndentedBlock):
-            node = node.with_changes(body=cst.IndentedBlock([cst.SimpleStatementLine([s]) for s in node.body.body]))
-        assert isinstance(node.body, cst.IndentedBlock)
-        body = list(node.body.body)
-        at = 1 if body and m.matches(body[0], m.SimpleStatementLine([m.Expr(m.SimpleString())])) else 0
-        body.insert(at, statement)
-        return node.with_changes(body=node.body.with_changes(body=body))
+        return insert_at_top(_with_param(node, "tmp_path_factory"), statement)
 
 
 def _tmp_first_arg(node: cst.Call) -> bool:
@@ -253,7 +279,10 @@ def _fstring_tail(node: cst.FormattedString) -> list[cst.BaseExpression] | None:
         return None
     if text == "/tmp" and len(node.parts) > 1:
         return None  # f"/tmp{suffix}" names a sibling of /tmp, not a path inside it
-    if any(isinstance(p, cst.FormattedStringText) and any(c.isspace() for c in p.value) for p in node.parts):
+    if any(
+        isinstance(p, cst.FormattedStringText) and any(c.isspace() for c in p.value)
+        for p in node.parts
+    ):
         return None
     rest = text[len("/tmp/") :]
     parts = ([cst.FormattedStringText(rest)] if rest else []) + list(node.parts[1:])
@@ -280,7 +309,11 @@ def _with_param(node: cst.FunctionDef, name: str) -> cst.FunctionDef:
     at = next((i for i, p in enumerate(positional) if p.default is not None), len(positional))
     positional.insert(at, cst.Param(cst.Name(name)))
     if at < len(positional) - 1 or (params.star_arg != cst.MaybeSentinel.DEFAULT):
-        positional[at] = positional[at].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        positional[at] = positional[at].with_changes(
+            comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        )
     if at and positional[at - 1].comma == cst.MaybeSentinel.DEFAULT:
-        positional[at - 1] = positional[at - 1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        positional[at - 1] = positional[at - 1].with_changes(
+            comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        )
     return node.with_changes(params=params.with_changes(params=positional))

@@ -20,6 +20,7 @@ from optikit.baseline import build_baseline, read_baseline, write_baseline
 from optikit.cache_cli import cache_app
 from optikit.cassettes_cli import cassettes_app
 from optikit.cli_support import ProjectOption, console, user_errors
+from optikit.codemod_cli import codemod_app
 from optikit.config import OptikitConfig, load_config, toml_value
 from optikit.durations_export import export_durations
 from optikit.gate import GateResult, compare, confirm
@@ -49,6 +50,7 @@ config_app = typer.Typer(help="Inspect optikit's configuration.", no_args_is_hel
 app.add_typer(config_app, name="config")
 app.add_typer(cache_app, name="cache")
 app.add_typer(cassettes_app, name="cassettes")
+app.add_typer(codemod_app, name="codemod")
 
 
 def _show_version(value: bool) -> None:

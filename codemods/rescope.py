@@ -1,0 +1,290 @@
+"""rescope: promote expensive function-scoped fixtures to module or session scope, when safe.
+
+Safe means: every fixture it needs is at least the target scope (pytest then guarantees the
+same for the rest of the closure) or has a wider equivalent (``tmp_path`` becomes
+``tmp_path_factory.mktemp``); no autouse fixture narrower than the target could set state
+it reads; it uses nothing per-test (``request.node``, ``monkeypatch``, ``capsys``, ...);
+and no test or fixture that receives its value changes that value. Static analysis is not
+perfect, so the CLI's ``--verify`` runs the affected tests and reverts what fails.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+
+from codemods.base import OptikitCodemod, insert_at_top
+from codemods.fixture_index import SCOPES, FixtureIndex, Function
+
+BUILTIN_SCOPES = {
+    "tmp_path_factory": "session",
+    "tmpdir_factory": "session",
+    "pytestconfig": "session",
+    "worker_id": "session",
+    "testrun_uid": "session",
+    "record_testsuite_property": "session",
+    "doctest_namespace": "session",
+}
+PER_TEST = frozenset(
+    {
+        "monkeypatch", "capsys", "capsysbinary", "capfd", "capfdbinary", "caplog", "recwarn",
+        "record_property", "record_xml_attribute", "subtests", "cache",
+    }
+)  # fmt: skip
+WIDER_EQUIVALENT = {"tmp_path": "tmp_path_factory", "tmpdir": "tmpdir_factory"}
+PER_TEST_REQUEST = frozenset(
+    {"node", "function", "instance", "cls", "getfixturevalue", "applymarker", "keywords"}
+)
+MUTATING_METHODS = frozenset(
+    {
+        "append", "extend", "insert", "remove", "pop", "popitem", "clear", "sort", "reverse",
+        "update", "setdefault", "add", "discard", "difference_update", "intersection_update",
+        "symmetric_difference_update", "__setitem__", "__delitem__", "write", "truncate",
+        "seek", "close", "set", "put", "drop_in_place",
+    }
+)  # fmt: skip
+IN_PLACE_FUNCTIONS = frozenset(
+    {"shuffle", "heapify", "heappush", "heappop", "heapreplace", "heappushpop", "insort",
+     "insort_left", "insort_right", "setattr", "delattr", "setitem", "delitem"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Promotion:
+    name: str
+    path: Path
+    line: int
+    scope: str
+    swaps: tuple[tuple[str, str], ...]  # (per-test fixture, its factory)
+    region: Path
+
+
+@dataclass(frozen=True)
+class Refusal:
+    name: str
+    where: str
+    reason: str
+
+
+def _rank(scope: str | None) -> int:
+    return SCOPES.index(scope) if scope in SCOPES else -1
+
+
+def decide(index: FixtureIndex, fixture: Function, target: str, root: Path) -> Promotion | Refusal:
+    def refuse(reason: str) -> Refusal:
+        return Refusal(fixture.name, fixture.where(root), reason)
+
+    if fixture.in_class:
+        return refuse("defined in a class; move it to the module or a conftest.py first")
+    if fixture.scope is None:
+        return refuse("its scope is computed at run time")
+    if _rank(fixture.scope) >= _rank(target):
+        return refuse(f"already {fixture.scope}-scoped")
+    swaps: list[tuple[str, str]] = []
+    for name in fixture.params:
+        if name == "request":
+            used = _request_use(fixture.node)
+            if used:
+                return refuse(f"uses request.{used}, which is per-test")
+        elif name in PER_TEST:
+            return refuse(f"uses {name}, which is per-test")
+        elif name in WIDER_EQUIVALENT:
+            swaps.append((name, WIDER_EQUIVALENT[name]))
+        elif problem := _dependency_problem(index, fixture, name, target, root):
+            return refuse(problem)
+    for other in index.visible_in(fixture.region):
+        if other.autouse and other is not fixture and _rank(other.scope) < _rank(target):
+            return refuse(
+                f"autouse fixture {other.name} "
+                f"({other.scope or 'dynamic'}-scoped, {other.where(root)}) "
+                "runs around every test and may set state it reads"
+            )
+    for receiver in index.receivers(fixture.name, fixture.region):
+        if receiver is fixture:
+            continue
+        change = mutation(receiver.node, fixture.name)
+        if change is not None:
+            snippet = ast.unparse(change).splitlines()[0][:60]
+            return refuse(f"{receiver.name} ({receiver.where(root)}) changes its value: {snippet}")
+    return Promotion(fixture.name, fixture.path, fixture.line, target, tuple(swaps), fixture.region)
+
+
+def _dependency_problem(
+    index: FixtureIndex, fixture: Function, name: str, target: str, root: Path
+) -> str | None:
+    definitions = [
+        d for d in index.visible_in(fixture.region) if d.name == name and d is not fixture
+    ]
+    if definitions:
+        narrowest = min(definitions, key=lambda d: _rank(d.scope))
+        if _rank(narrowest.scope) < _rank(target):
+            return f"needs {name} ({narrowest.scope or 'dynamic'}-scoped, {narrowest.where(root)})"
+        return None
+    if name in BUILTIN_SCOPES:
+        return None if _rank(BUILTIN_SCOPES[name]) >= _rank(target) else f"needs {name}"
+    return f"needs {name}, a fixture from outside these files whose scope is unknown"
+
+
+def _request_use(node: ast.AST) -> str | None:
+    for child in ast.walk(node):
+        if (
+            isinstance(child, ast.Attribute)
+            and isinstance(child.value, ast.Name)
+            and child.value.id == "request"
+            and child.attr in PER_TEST_REQUEST
+        ):
+            return child.attr
+    return None
+
+
+def mutation(function: ast.AST, name: str) -> ast.AST | None:
+    """The first statement or call in ``function`` that changes the value bound to ``name``
+    (directly or through a plain alias such as ``rows = name``)."""
+    names = {name}
+    for _ in range(2):
+        for node in ast.walk(function):
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in names
+            ):
+                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign | ast.Delete | ast.AugAssign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Attribute | ast.Subscript) and _base(target) in names:
+                    return node
+                if (
+                    isinstance(node, ast.AugAssign)
+                    and isinstance(target, ast.Name)
+                    and target.id in names
+                ):
+                    return node
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) and _base(func.value) in names:
+                inplace = any(
+                    k.arg == "inplace"
+                    and not (isinstance(k.value, ast.Constant) and not k.value.value)
+                    for k in node.keywords
+                )
+                if func.attr in MUTATING_METHODS or inplace:
+                    return node
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if called in IN_PLACE_FUNCTIONS and any(_base(a) in names for a in node.args):
+                return node
+    return None
+
+
+def _base(node: ast.expr) -> str | None:
+    while isinstance(node, ast.Attribute | ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def plan_rescope(
+    index: FixtureIndex,
+    candidates: Iterable[Function],
+    target: str,
+    root: Path,
+) -> tuple[list[Promotion], list[Refusal]]:
+    """Decide each candidate; a refusal caused by another candidate's narrow scope is
+    reconsidered once that candidate is promoted (a fixture and the one it needs)."""
+    pending = list(candidates)
+    index = dataclasses.replace(index, fixtures=list(index.fixtures))  # promoted ones change
+    promotions: list[Promotion] = []
+    while True:
+        refusals: list[Refusal] = []
+        still: list[Function] = []
+        for fixture in pending:
+            decision = decide(index, fixture, target, root)
+            if isinstance(decision, Promotion):
+                promotions.append(decision)
+                position = index.fixtures.index(fixture)
+                index.fixtures[position] = dataclasses.replace(fixture, scope=target)
+            else:
+                refusals.append(decision)
+                still.append(fixture)
+        if len(still) == len(pending):
+            return promotions, refusals
+        pending = still
+
+
+class RescopeFixtures(OptikitCodemod):
+    """Rewrites the named top-level fixtures of one file to their new scope."""
+
+    def __init__(self, context: CodemodContext, promotions: tuple[Promotion, ...]) -> None:
+        super().__init__(context)
+        self.promotions = {p.name: p for p in promotions}
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False  # fixtures in classes are refused, never rewritten
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.FunctionDef:
+        promotion = self.promotions.get(original_node.name.value)
+        decorator = self.fixture_decorator(original_node)
+        if promotion is None or decorator is None:
+            return updated_node
+        self.edits += 1
+        decorators = [
+            _with_scope(d, promotion.scope) if d is decorator else d
+            for d in updated_node.decorators
+        ]
+        node = updated_node.with_changes(decorators=decorators)
+        for per_test, factory in promotion.swaps:
+            node = _swap(node, per_test, factory, self._factory_type(per_test))
+        return node
+
+    def _factory_type(self, per_test: str) -> cst.Annotation:
+        kind = "TempPathFactory" if per_test == "tmp_path" else "TempdirFactory"
+        return cst.Annotation(cst.parse_expression(self.pytest_name(self.module, kind)))
+
+
+def _with_scope(decorator: cst.Decorator, scope: str) -> cst.Decorator:
+    expression = decorator.decorator
+    value = cst.SimpleString(f'"{scope}"')
+    if not isinstance(expression, cst.Call):
+        expression = cst.Call(expression)
+    args = list(expression.args)
+    for position, arg in enumerate(args):
+        if arg.keyword is not None and arg.keyword.value == "scope":
+            args[position] = arg.with_changes(value=value)
+            break
+    else:
+        no_space = cst.SimpleWhitespace("")
+        equal = cst.AssignEqual(whitespace_before=no_space, whitespace_after=no_space)
+        args.append(cst.Arg(value, keyword=cst.Name("scope"), equal=equal))
+    return decorator.with_changes(decorator=expression.with_changes(args=args))
+
+
+def _swap(
+    node: cst.FunctionDef, per_test: str, factory: str, kind: cst.Annotation
+) -> cst.FunctionDef:
+    """``tmp_path`` becomes ``factory`` in the signature and one ``mktemp`` at the top."""
+    params = node.params
+    has_factory = any(p.name.value == factory for p in params.params)
+    new_params = [
+        p.with_changes(name=cst.Name(factory), annotation=p.annotation and kind)
+        if p.name.value == per_test
+        else p
+        for p in params.params
+        if not (has_factory and p.name.value == per_test)
+    ]
+    if new_params and has_factory:
+        new_params[-1] = new_params[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    statement = cst.parse_statement(f'{per_test} = {factory}.mktemp("{node.name.value}")')
+    return insert_at_top(
+        node.with_changes(params=params.with_changes(params=new_params)), statement
+    )

@@ -1,0 +1,407 @@
+"""``optikit codemod``: rewrite test source with the libcst codemods, diff first.
+
+Commands gather the input (timing data, the audit report, fixture timings), hand plain
+values to ``codemods``, and render: a diff per file, what was left alone and why, and a
+summary. Exit 0: nothing to change (or written with --apply); 1: a dry run found changes;
+2: bad input, including a file that does not parse (it is listed and left untouched).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.syntax import Syntax
+from rich.table import Table
+
+from codemods.add_marks import MarkTests, Placement
+from codemods.fixture_index import Function, build_index
+from codemods.mark_serial import plan_mark_serial, serial_nodeids
+from codemods.mark_slow import plan_mark_slow
+from codemods.replace_tmp import ReplaceTmp, mentions_tmp
+from codemods.rescope import Promotion, RescopeFixtures, plan_rescope
+from codemods.runner import ChangedOnDisk, CommandFactory, FileResult, apply_changes, run_codemod
+from fixtures_lib.atomic import write_bytes_atomic
+from optikit import history
+from optikit.cli_support import ProjectOption, console, errors, user_errors
+from optikit.config import OptikitConfig, load_config
+from optikit.errors import OptikitError
+from optikit.run_record import read_json, read_run_record
+
+codemod_app = typer.Typer(
+    help="Rewrite test code with libcst codemods. Dry run by default: shows a diff per file "
+    "and exits 1 when something would change; --apply writes.",
+    no_args_is_help=True,
+)
+
+PathsArgument = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="Files or directories to rewrite (default: the whole project).", show_default=False
+    ),
+]
+ApplyOption = Annotated[
+    bool, typer.Option("--apply", help="Write the changes (atomically) instead of showing them.")
+]
+JobsOption = Annotated[
+    int,
+    typer.Option(
+        "--jobs", "-j", min=1, help="Worker processes for many files (default: one per CPU)."
+    ),
+]
+CPUS = os.cpu_count() or 1
+SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "build", "dist"})
+
+
+@dataclass
+class Outcome:
+    """What a codemod run did, ready to render."""
+
+    results: list[FileResult]
+    left_alone: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
+
+
+def python_files(paths: Iterable[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_file():
+            yield path.resolve()
+            continue
+        if not path.is_dir():
+            raise OptikitError("no such file or directory; check the path", path)
+        for found in sorted(path.rglob("*.py")):
+            relative = found.relative_to(path).parts[:-1]
+            if not any(part.startswith(".") or part in SKIP_DIRS for part in relative):
+                yield found.resolve()
+
+
+def _within(paths: list[Path], files: Iterable[Path]) -> list[Path]:
+    roots = [p.resolve() for p in paths]
+    return [f for f in files if any(f == r or f.is_relative_to(r) for r in roots)]
+
+
+def _run(files: list[Path], factory: CommandFactory, jobs: int) -> list[FileResult]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True, disable=len(files) < 2) as progress:
+        task = progress.add_task("rewriting", total=len(files))
+        return run_codemod(files, factory, jobs=jobs, advance=lambda: progress.advance(task))
+
+
+def _render(outcome: Outcome, root: Path, apply: bool) -> int:
+    results = outcome.results
+    changed = [r for r in results if r.changed]
+    for result in changed:
+        if apply:
+            console.print(f"[green]rewrote[/] {escape(os.path.relpath(result.path, root))}")
+        elif console.is_terminal:
+            console.print(Syntax(result.diff(root), "diff", theme="ansi_dark", word_wrap=True))
+        else:  # piped: a plain patch, which `git apply` takes
+            console.file.write(result.diff(root))
+    left = list(outcome.left_alone)
+    for result in results:
+        name = os.path.relpath(result.path, root)
+        left += [(f"{name}:{n.line}" if n.line else name, n.message) for n in result.notes]
+    if left:
+        table = Table(title="Left alone", title_justify="left")
+        table.add_column("where")
+        table.add_column("why")
+        for where, why in left:
+            table.add_row(escape(where), escape(why))
+        console.print(table)
+    summary = Table(title="Summary", title_justify="left")
+    for column in ("files visited", "changed", "edits", "skipped"):
+        summary.add_column(column, justify="right")
+    skipped = [r for r in results if r.skipped]
+    summary.add_row(
+        *map(str, (len(results), len(changed), sum(r.edits for r in changed), len(skipped)))
+    )
+    console.print(summary)
+    for result in skipped:
+        errors.print(
+            f"[bold red]error:[/] {escape(str(result.path))}: {escape(result.skipped or '')}",
+            soft_wrap=True,
+        )
+    if apply and changed:
+        try:
+            apply_changes(changed)
+        except ChangedOnDisk as exc:
+            raise OptikitError(
+                "changed on disk since it was read; run the codemod again", str(exc)
+            ) from None
+        console.print(f"Wrote {len(changed)} file(s).")
+    if skipped:
+        return 2
+    return 1 if changed and not apply else 0
+
+
+def _finish(code: int) -> None:
+    if code:
+        raise typer.Exit(code)
+
+
+def _marks(
+    placement: Placement, paths: list[Path] | None, config: OptikitConfig, jobs: int
+) -> Outcome:
+    plans = placement.plans
+    files = _within(paths or [config.root], plans)
+    results = _run(files, _MarkFactory(plans), jobs)
+    return Outcome(results, [(nodeid, why) for nodeid, why in placement.unplaced])
+
+
+@dataclass(frozen=True)
+class _MarkFactory:
+    """Gives each file its own plan (a class rather than a closure, so it pickles)."""
+
+    plans: dict[Path, Any]
+
+    def __call__(self, context: Any) -> MarkTests:
+        return MarkTests(context, self.plans[Path(context.filename)])
+
+
+@codemod_app.command("mark-slow")
+@user_errors
+def mark_slow(
+    paths: PathsArgument = None,
+    apply: ApplyOption = False,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds over which a test is slow (default: slow_test_threshold_seconds)."
+        ),
+    ] = None,
+    from_history: Annotated[
+        int | None,
+        typer.Option(
+            "--from-history",
+            min=1,
+            help="Use each test's median over the last N runs of the history.",
+        ),
+    ] = None,
+    unmark: Annotated[
+        bool,
+        typer.Option(
+            "--unmark", help="Also remove the mark from tests now far under the threshold."
+        ),
+    ] = False,
+    unmark_below: Annotated[
+        float | None,
+        typer.Option(
+            help="With --unmark: seconds under which the mark goes "
+            "(default: a quarter of the threshold)."
+        ),
+    ] = None,
+    jobs: JobsOption = CPUS,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Add @pytest.mark.slow to tests over the threshold (for parametrize: the slow cases)."""
+    config = load_config(project)
+    limit = threshold if threshold is not None else config.performance.slow_test_threshold_seconds
+    if from_history:
+        runs = history.durations(config.path(config.performance.history_db), from_history)
+        durations = {nodeid: statistics.median(values) for nodeid, values in runs.items()}
+    else:
+        record = read_run_record(config.path(config.performance.data_file))
+        durations = {t["nodeid"]: t["duration"] for t in record["tests"]}
+    below = (unmark_below if unmark_below is not None else limit / 4) if unmark else None
+    placement = plan_mark_slow(durations, root=config.root, threshold=limit, unmark_below=below)
+    _finish(_render(_marks(placement, paths, config, jobs), config.root, apply))
+
+
+@codemod_app.command("mark-serial")
+@user_errors
+def mark_serial(
+    paths: PathsArgument = None,
+    apply: ApplyOption = False,
+    from_audit: Annotated[
+        Path, typer.Option("--from-audit", help="The report `optikit audit-parallel` wrote.")
+    ] = Path(".optikit/audit.json"),
+    jobs: JobsOption = CPUS,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Add @pytest.mark.serial to an audit's unsafe tests and to the tests that pollute them."""
+    config = load_config(project)
+    audit_path = from_audit if from_audit.is_absolute() else config.root / from_audit
+    audit = read_json(audit_path, "audit report", "run 'optikit audit-parallel' first")
+    try:
+        nodeids = serial_nodeids(audit if isinstance(audit, dict) else {})
+    except ValueError as exc:
+        raise OptikitError(
+            f"not an audit report ({exc}); run 'optikit audit-parallel' again", audit_path
+        ) from None
+    placement = plan_mark_serial(nodeids, root=config.root)
+    _finish(_render(_marks(placement, paths, config, jobs), config.root, apply))
+
+
+@codemod_app.command("replace-tmp")
+@user_errors
+def replace_tmp(
+    paths: PathsArgument = None,
+    apply: ApplyOption = False,
+    jobs: JobsOption = CPUS,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Replace hard-coded /tmp paths in tests and fixtures with pytest's tmp_path."""
+    config = load_config(project)
+    files = [f for f in python_files(paths or [config.root]) if mentions_tmp(f.read_bytes())]
+    _finish(_render(Outcome(_run(files, ReplaceTmp, jobs)), config.root, apply))
+
+
+class Scope(str, Enum):
+    module = "module"
+    session = "session"
+
+
+@codemod_app.command("rescope")
+@user_errors
+def rescope(
+    paths: PathsArgument = None,
+    apply: ApplyOption = False,
+    fixture: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fixture",
+            "-f",
+            help="A fixture to promote (repeatable); "
+            "default: the expensive ones of the latest run.",
+        ),
+    ] = None,
+    scope: Annotated[Scope, typer.Option(help="The scope to promote to.")] = Scope.module,
+    min_setup: Annotated[
+        float, typer.Option(help="Candidates: mean setup time at least this many seconds.")
+    ] = 0.1,
+    min_uses: Annotated[
+        int, typer.Option(help="Candidates: set up at least this many times in the run.")
+    ] = 3,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="With --apply: run the affected tests (random order, then -n 2) and revert "
+            "promotions whose tests fail.",
+        ),
+    ] = False,
+    jobs: JobsOption = CPUS,
+    project: ProjectOption = Path("."),
+) -> None:
+    """[UNSAFE] Promote expensive function-scoped fixtures to module or session scope.
+
+    Refused (with the reason) unless what it needs is wide enough, nothing is per-test,
+
+    and no test changes its value. Review the diff; --verify runs the tests after --apply.
+    """
+    if verify and not apply:
+        raise OptikitError("--verify needs --apply: it runs the tests against the rewritten files")
+    config = load_config(project)
+    roots = paths or [config.root]
+    index = build_index(python_files(roots))
+    candidates, left = _rescope_candidates(index.fixtures, fixture, config, min_setup, min_uses)
+    promotions, refusals = plan_rescope(index, candidates, scope.value, config.root)
+    left += [(f"{r.where} {r.name}", r.reason) for r in refusals]
+    left += [
+        (str(p), f"does not parse ({why}); its fixtures were not considered")
+        for p, why in index.unparsable
+    ]
+    by_file: dict[Path, list[Promotion]] = {}
+    for promotion in promotions:
+        by_file.setdefault(promotion.path, []).append(promotion)
+    factory = _RescopeFactory({p: tuple(v) for p, v in by_file.items()})
+    outcome = Outcome(_run(sorted(by_file), factory, jobs), left)
+    code = _render(outcome, config.root, apply)
+    if verify and promotions and code == 0:
+        _verify(promotions, outcome.results, config)
+    _finish(code)
+
+
+@dataclass(frozen=True)
+class _RescopeFactory:
+    promotions: dict[Path, tuple[Promotion, ...]]
+
+    def __call__(self, context: Any) -> RescopeFixtures:
+        return RescopeFixtures(context, self.promotions[Path(context.filename)])
+
+
+def _rescope_candidates(
+    fixtures: list[Function],
+    named: list[str] | None,
+    config: OptikitConfig,
+    min_setup: float,
+    min_uses: int,
+) -> tuple[list[Function], list[tuple[str, str]]]:
+    if named:
+        found = [f for f in fixtures if f.name in named]
+        missing = sorted(set(named) - {f.name for f in found})
+        return found, [(name, "no fixture of this name in these files") for name in missing]
+    record = read_run_record(config.path(config.performance.data_file))
+    chosen: list[Function] = []
+    left: list[tuple[str, str]] = []
+    for entry in record.get("fixtures", []):
+        if (
+            entry["scope"] != "function"
+            or entry["setups"] < min_uses
+            or entry["total"] / entry["setups"] < min_setup
+        ):
+            continue
+        region = config.root / entry["baseid"] if entry["baseid"] else config.root
+        matches = [
+            f
+            for f in fixtures
+            if f.name == entry["name"] and (f.region == region or f.path == region)
+        ]
+        if not matches:
+            left.append(
+                (entry["name"], f"defined outside these files ({entry['baseid'] or 'a plugin'})")
+            )
+        chosen += matches
+    if not record.get("fixtures"):
+        raise OptikitError(
+            "the run record has no fixture timings; run pytest --track-performance, "
+            "or name fixtures with --fixture",
+            config.path(config.performance.data_file),
+        )
+    return chosen, left
+
+
+def _verify(promotions: list[Promotion], results: list[FileResult], config: OptikitConfig) -> None:
+    """Keep the promotions whose tests pass in random order and under two workers."""
+    if _tests_pass(sorted({str(p.region) for p in promotions}), config):
+        console.print(f"[green]verified:[/] the tests of {len(promotions)} promotion(s) pass")
+        return
+    console.print("[yellow]the promoted fixtures' tests fail; trying each promotion alone[/]")
+    for result in results:
+        write_bytes_atomic(result.path, result.old)
+    for promotion in promotions:
+        before = promotion.path.read_bytes()
+        [result] = run_codemod(
+            [promotion.path], _RescopeFactory({promotion.path: (promotion,)}), jobs=1
+        )
+        apply_changes([result])
+        if _tests_pass([str(promotion.region)], config):
+            console.print(f"[green]kept[/] {promotion.name} at {promotion.scope} scope")
+        else:
+            write_bytes_atomic(promotion.path, before)
+            console.print(
+                f"[red]reverted[/] {promotion.name}: its tests fail at {promotion.scope} scope"
+            )
+
+
+def _tests_pass(targets: list[str], config: OptikitConfig) -> bool:
+    base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *targets]
+    for extra in (["-p", "randomly", "-p", "no:xdist"], ["-n", "2"]):
+        done = subprocess.run([*base, *extra], cwd=config.root, capture_output=True, check=False)
+        if done.returncode not in (0, 5):
+            return False
+    return True
