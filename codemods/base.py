@@ -111,3 +111,14 @@ def insert_at_top(function: cst.FunctionDef, statement: cst.BaseStatement) -> cs
     )
     lines.insert(at, statement)
     return function.with_changes(body=body.with_changes(body=lines))
+
+
+def fixture_scope(decorator: cst.BaseExpression) -> str | None:
+    """The ``scope=`` of a fixture decorator: "function" when absent, ``None`` when computed."""
+    for arg in decorator.args if isinstance(decorator, cst.Call) else ():
+        if arg.keyword is not None and arg.keyword.value == "scope":
+            value = arg.value
+            if isinstance(value, cst.SimpleString) and isinstance(value.evaluated_value, str):
+                return value.evaluated_value
+            return None
+    return "function"

@@ -18,7 +18,7 @@ import libcst.matchers as m
 from libcst.codemod import CodemodContext, SkipFile
 from libcst.metadata import PositionProvider
 
-from codemods.base import OptikitCodemod, insert_at_top
+from codemods.base import OptikitCodemod, fixture_scope, insert_at_top
 
 WIDE_SCOPES = frozenset({"class", "module", "package", "session"})
 PATH_CLASSES = frozenset(
@@ -123,7 +123,7 @@ class ReplaceTmp(OptikitCodemod):
     def _kind(self, node: cst.FunctionDef) -> str:
         decorator = self.fixture_decorator(node)
         if decorator is not None:
-            scope = _scope(decorator.decorator)
+            scope = fixture_scope(decorator.decorator)
             if scope is None:
                 return f"fixture {node.name.value} has a scope not known until run time"
             return "wide-fixture" if scope in WIDE_SCOPES else "fixture"
@@ -287,18 +287,6 @@ def _fstring_tail(node: cst.FormattedString) -> list[cst.BaseExpression] | None:
     rest = text[len("/tmp/") :]
     parts = ([cst.FormattedStringText(rest)] if rest else []) + list(node.parts[1:])
     return [node.with_changes(parts=parts)] if parts else []
-
-
-def _scope(decorator: cst.BaseExpression) -> str | None:
-    if not isinstance(decorator, cst.Call):
-        return "function"
-    for arg in decorator.args:
-        if arg.keyword is not None and arg.keyword.value == "scope":
-            value = arg.value
-            if isinstance(value, cst.SimpleString) and isinstance(value.evaluated_value, str):
-                return value.evaluated_value
-            return None
-    return "function"
 
 
 def _with_param(node: cst.FunctionDef, name: str) -> cst.FunctionDef:

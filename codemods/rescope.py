@@ -19,7 +19,7 @@ from pathlib import Path
 import libcst as cst
 from libcst.codemod import CodemodContext
 
-from codemods.base import OptikitCodemod, insert_at_top
+from codemods.base import OptikitCodemod, fixture_scope, insert_at_top
 from codemods.fixture_index import SCOPES, FixtureIndex, Function
 
 BUILTIN_SCOPES = {
@@ -235,7 +235,11 @@ class RescopeFixtures(OptikitCodemod):
     ) -> cst.FunctionDef:
         promotion = self.promotions.get(original_node.name.value)
         decorator = self.fixture_decorator(original_node)
-        if promotion is None or decorator is None:
+        if (
+            promotion is None
+            or decorator is None
+            or fixture_scope(decorator.decorator) == promotion.scope
+        ):
             return updated_node
         self.edits += 1
         decorators = [

@@ -59,7 +59,7 @@ def transform_file(path: Path, factory: CommandFactory) -> FileResult:
     try:
         module = cst.parse_module(old)
     except cst.ParserSyntaxError as exc:
-        reason = f"does not parse (line {exc.raw_line}: {exc.message}); fix it and run again"
+        reason = f"does not parse (line {exc.raw_line}); fix the syntax error and run again"
         return FileResult(path, old, old, skipped=reason)
     command = factory(CodemodContext(filename=str(path)))
     try:

@@ -1,0 +1,166 @@
+"""``optikit codemod`` through the real CLI: dry run, --apply, bad input, the example suite."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from codemods.add_marks import MarkPlan, MarkTests
+from codemods.replace_tmp import ReplaceTmp
+from codemods.runner import ChangedOnDisk, apply_changes, run_codemod
+from optikit.cli import app
+from tests.conftest import RunSuite
+
+runner = CliRunner()
+TMP_TEST = 'def test_a():\n    open("/tmp/a.txt", "w").close()\n'
+
+
+def project(tmp_path: Path, files: dict[str, str]) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'p'\n")
+    for name, source in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(source)
+    return tmp_path
+
+
+def codemod(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["codemod", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_dry_run_shows_a_diff_and_exits_1_then_apply_writes(tmp_path: Path) -> None:
+    root = project(tmp_path, {"tests/test_a.py": TMP_TEST})
+    code, out, _ = codemod("replace-tmp", "--project", str(root))
+    assert code == 1
+    assert "+def test_a(tmp_path):" in out
+    assert (root / "tests/test_a.py").read_text() == TMP_TEST
+    code, out, _ = codemod("replace-tmp", "--project", str(root), "--apply")
+    assert code == 0
+    assert "Wrote 1 file(s)." in out
+    assert 'open(str(tmp_path / "a.txt"), "w")' in (root / "tests/test_a.py").read_text()
+    assert codemod("replace-tmp", "--project", str(root))[0] == 0
+
+
+def test_a_file_that_does_not_parse_is_listed_untouched_and_exits_2(tmp_path: Path) -> None:
+    root = project(
+        tmp_path, {"test_bad.py": 'def test_a(:\n    "/tmp/x"\n', "test_ok.py": TMP_TEST}
+    )
+    code, _, err = codemod("replace-tmp", "--project", str(root), "--apply")
+    assert code == 2
+    assert "test_bad.py: does not parse (line 2); fix the syntax error" in " ".join(err.split())
+    assert "Traceback" not in err
+    assert (root / "test_bad.py").read_text() == 'def test_a(:\n    "/tmp/x"\n'
+    assert "tmp_path" in (root / "test_ok.py").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["mark-slow"], "tests/.performance_data.json"),
+        (["mark-serial"], ".optikit/audit.json"),
+        (["rescope", "--verify"], "--verify needs --apply"),
+    ],
+)
+def test_missing_input_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    root = project(tmp_path, {})
+    code, _, err = codemod(*args, "--project", str(root))
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_corrupt_audit_report_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    root = project(tmp_path, {".optikit/audit.json": '{"runs": 3'})
+    code, _, err = codemod("mark-serial", "--project", str(root))
+    assert code == 2
+    assert "audit.json" in err
+    assert "optikit audit-parallel" in err
+    (root / ".optikit/audit.json").write_text(
+        json.dumps({"runs": 1, "tests": {"t.py::test_a": {}}})
+    )
+    code, _, err = codemod("mark-serial", "--project", str(root))
+    assert code == 2
+    assert "no classification" in err
+
+
+def test_mark_slow_from_the_run_record(tmp_path: Path) -> None:
+    record = {
+        "schema_version": 1,
+        "run_id": "r",
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "tests": [
+            {"nodeid": "tests/test_a.py::test_slow", "duration": 40.0, "setup": 0, "call": 40.0,
+             "teardown": 0, "status": "passed", "markers": [], "module": "tests/test_a.py",
+             "worker": ""},
+        ],
+        "fixtures": [],
+        "summary": {},
+    }  # fmt: skip
+    root = project(
+        tmp_path,
+        {
+            "tests/test_a.py": "def test_slow():\n    pass\n",
+            "tests/.performance_data.json": json.dumps(record),
+        },
+    )
+    code, _, err = codemod("mark-slow", "--project", str(root), "--apply")
+    assert code == 0, err
+    assert "@pytest.mark.slow\ndef test_slow" in (root / "tests/test_a.py").read_text()
+
+
+def test_parallel_workers_give_the_same_result_as_one(tmp_path: Path) -> None:
+    files = []
+    for n in range(20):
+        files.append(tmp_path / f"test_{n}.py")
+        files[-1].write_text(TMP_TEST.replace("a.txt", f"{n}.txt"))
+    one = run_codemod(files, ReplaceTmp, jobs=1)
+    two = run_codemod(files, ReplaceTmp, jobs=2)
+    assert [(r.path, r.new) for r in one] == [(r.path, r.new) for r in two]
+    assert all(r.changed for r in two)
+
+
+def test_apply_refuses_a_file_edited_since_the_dry_run(tmp_path: Path) -> None:
+    path = tmp_path / "test_a.py"
+    path.write_text("def test_a():\n    pass\n")
+    plan = MarkPlan("slow", {((), "test_a"): None})
+    [result] = run_codemod([path], partial(MarkTests, plan=plan), jobs=1)
+    path.write_text("def test_a():\n    assert True\n")
+    with pytest.raises(ChangedOnDisk):
+        apply_changes([result])
+    assert path.read_text() == "def test_a():\n    assert True\n"
+
+
+@pytest.mark.xdist_group("example_suite")
+def test_all_codemods_on_a_copy_of_the_example_suite(
+    example_copy: Path, run_example_suite: RunSuite
+) -> None:
+    """Measure, apply mark-slow, rescope and replace-tmp, and the suite still passes."""
+    measured = run_example_suite(
+        "--track-performance", "--no-fixture-cache", "-q", cwd=example_copy
+    )
+    assert measured.returncode == 0, measured.stdout[-2000:]
+    optikit = [sys.executable, "-m", "optikit", "codemod"]
+    for args in (
+        ["mark-slow", "--threshold", "0.5"],
+        ["rescope", "--fixture", "patients", "--fixture", "cohort_workbook"],
+        ["replace-tmp"],
+    ):
+        done = subprocess.run(
+            [*optikit, *args, "--apply"], cwd=example_copy, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    conftest = (example_copy / "tests/conftest.py").read_text()
+    assert '@cached_fixture(inputs=["clinic/data.py"], scope="module")' in conftest
+    assert "tmp_path_factory" in conftest
+    assert "tmp_path" in (example_copy / "tests/test_excel_export.py").read_text()
+    assert "@pytest.mark.slow" in (example_copy / "tests/test_statistics.py").read_text()
+    after = run_example_suite("-q", "--no-fixture-cache", cwd=example_copy)
+    assert after.returncode == 0, after.stdout[-2000:]

@@ -1,0 +1,211 @@
+"""rescope: which fixtures are safe to promote, each refusal's reason, and the rewrite."""
+
+from __future__ import annotations
+
+import textwrap
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from codemods.fixture_index import build_index
+from codemods.rescope import Promotion, Refusal, RescopeFixtures, plan_rescope
+from tests.codemod_cases import rewrite, text
+
+
+def decide(
+    tmp_path: Path, files: dict[str, str], *names: str, scope: str = "module"
+) -> tuple[list[Promotion], list[Refusal]]:
+    for name, source in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(textwrap.dedent(source))
+    index = build_index(sorted(tmp_path.rglob("*.py")))
+    candidates = [f for f in index.fixtures if f.name in names]
+    return plan_rescope(index, candidates, scope, tmp_path)
+
+
+CONFTEST = """\
+import pytest
+
+@pytest.fixture
+def table():
+    return {"rows": 1000}
+
+@pytest.fixture
+def counter():
+    return []
+"""
+
+
+def test_promotes_a_fixture_nobody_changes(tmp_path: Path) -> None:
+    promotions, refusals = decide(
+        tmp_path,
+        {
+            "conftest.py": CONFTEST,
+            "test_a.py": "def test_a(table):\n    assert table['rows'] == 1000\n",
+        },
+        "table",
+    )
+    assert [p.name for p in promotions] == ["table"]
+    assert refusals == []
+
+
+@pytest.mark.parametrize(
+    ("test_body", "shown"),
+    [
+        ("table['rows'] = 2", "table['rows'] = 2"),
+        ("table.update(rows=2)", "table.update(rows=2)"),
+        ("rows = table\n    rows.clear()", "rows.clear()"),
+        ("table.sort_values('a', inplace=True)", "table.sort_values('a', inplace=True)"),
+        ("random.shuffle(table)", "random.shuffle(table)"),
+        ("table += [1]", "table += [1]"),
+        ("del table['rows']", "del table['rows']"),
+    ],
+    ids=["item", "method", "alias", "inplace", "in-place-function", "augmented", "delete"],
+)
+def test_refuses_when_a_test_changes_the_value(tmp_path: Path, test_body: str, shown: str) -> None:
+    test = f"import random\n\ndef test_a(table):\n    {test_body}\n"
+    promotions, [refusal] = decide(tmp_path, {"conftest.py": CONFTEST, "test_a.py": test}, "table")
+    assert promotions == []
+    assert refusal.reason == f"test_a (test_a.py:3) changes its value: {shown}"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "reason"),
+    [
+        ("def heavy(monkeypatch):\n    return 1", "uses monkeypatch, which is per-test"),
+        (
+            "def heavy(request):\n    return request.node.name",
+            "uses request.node, which is per-test",
+        ),
+        (
+            "def heavy(counter):\n    return counter",
+            "needs counter (function-scoped, conftest.py:8)",
+        ),
+        (
+            "def heavy(some_plugin_fixture):\n    return 1",
+            "needs some_plugin_fixture, a fixture from outside",
+        ),
+    ],
+    ids=["monkeypatch", "request-node", "narrow-dependency", "unknown-dependency"],
+)
+def test_refuses_fixtures_that_need_something_per_test(
+    tmp_path: Path, fixture: str, reason: str
+) -> None:
+    module = f"import pytest\n\n@pytest.fixture\n{fixture}\n\ndef test_a(heavy):\n    pass\n"
+    _, [refusal] = decide(tmp_path, {"conftest.py": CONFTEST, "test_a.py": module}, "heavy")
+    assert reason in refusal.reason
+
+
+def test_a_conftest_override_below_counts(tmp_path: Path) -> None:
+    files = {
+        "conftest.py": "import pytest\n\n"
+        "@pytest.fixture(scope='session')\ndef db():\n    return 1\n\n"
+        "@pytest.fixture\ndef heavy(db):\n    return db\n",
+        "sub/conftest.py": "import pytest\n\n@pytest.fixture\ndef db():\n    return 2\n",
+        "sub/test_a.py": "def test_a(heavy):\n    pass\n",
+    }
+    _, [refusal] = decide(tmp_path, files, "heavy")
+    assert refusal.reason == "needs db (function-scoped, sub/conftest.py:4)"
+
+
+def test_an_autouse_function_fixture_blocks_promotion(tmp_path: Path) -> None:
+    conftest = CONFTEST + "\n@pytest.fixture(autouse=True)\ndef reset_env():\n    yield\n"
+    _, [refusal] = decide(tmp_path, {"conftest.py": conftest}, "table")
+    assert "autouse fixture reset_env (function-scoped, conftest.py:12)" in refusal.reason
+
+
+def test_refuses_what_is_already_wide_dynamic_or_in_a_class(tmp_path: Path) -> None:
+    module = """\
+    import pytest
+
+    @pytest.fixture(scope="session")
+    def wide():
+        return 1
+
+    @pytest.fixture(scope=pick_scope)
+    def dynamic():
+        return 1
+
+    class TestThing:
+        @pytest.fixture
+        def inside(self):
+            return 1
+    """
+    _, refusals = decide(tmp_path, {"test_a.py": module}, "wide", "dynamic", "inside")
+    reasons = {r.name: r.reason for r in refusals}
+    assert reasons == {
+        "wide": "already session-scoped",
+        "dynamic": "its scope is computed at run time",
+        "inside": "defined in a class; move it to the module or a conftest.py first",
+    }
+
+
+def test_a_fixture_becomes_promotable_once_the_one_it_needs_is_promoted(tmp_path: Path) -> None:
+    conftest = CONFTEST + "\n@pytest.fixture\ndef summary(table):\n    return len(table)\n"
+    promotions, refusals = decide(tmp_path, {"conftest.py": conftest}, "summary", "table")
+    assert {p.name for p in promotions} == {"table", "summary"}
+    assert refusals == []
+
+
+def test_rewrite_sets_the_scope_and_swaps_tmp_path_for_its_factory(tmp_path: Path) -> None:
+    source = """\
+    from pathlib import Path
+
+    import pytest
+
+
+    @pytest.fixture
+    def plain():
+        return 1
+
+
+    @pytest.fixture(autouse=False, scope="function")
+    def keyed():
+        return 2
+
+
+    @pytest.fixture()
+    def workbook(plain, tmp_path: Path) -> Path:
+        \"\"\"Built once per module.\"\"\"
+        return tmp_path / "book.xlsx"
+    """
+    promotions, refusals = decide(tmp_path, {"conftest.py": source}, "plain", "keyed", "workbook")
+    assert refusals == []
+    assert all(isinstance(p, Promotion) for p in promotions)
+    result = rewrite(
+        partial(RescopeFixtures, promotions=tuple(promotions)), source, tmp_path, "conftest.py"
+    )
+    assert text(result) == textwrap.dedent("""\
+    from pathlib import Path
+
+    import pytest
+
+
+    @pytest.fixture(scope="module")
+    def plain():
+        return 1
+
+
+    @pytest.fixture(autouse=False, scope="module")
+    def keyed():
+        return 2
+
+
+    @pytest.fixture(scope="module")
+    def workbook(plain, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        \"\"\"Built once per module.\"\"\"
+        tmp_path = tmp_path_factory.mktemp("workbook")
+        return tmp_path / "book.xlsx"
+    """)
+
+
+def test_unparsable_files_are_listed_not_indexed(tmp_path: Path) -> None:
+    (tmp_path / "test_bad.py").write_text("def test_a(:\n")
+    index = build_index([tmp_path / "test_bad.py"])
+    assert index.fixtures == []
+    assert index.unparsable[0][0] == tmp_path / "test_bad.py"
+
+
+def test_refusal_is_a_plain_value() -> None:
+    assert Refusal("f", "conftest.py:1", "why") == Refusal("f", "conftest.py:1", "why")
