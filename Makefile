@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python benchmarks/gate_accuracy.py
 	$(BIN)/python benchmarks/fixture_cache.py
 	$(BIN)/python benchmarks/llm_cassettes.py
+	$(BIN)/python benchmarks/codemod_throughput.py
 
 # optikit's own suite, tracked and gated by optikit (the baseline is committed).
 test-performance: install

@@ -39,7 +39,6 @@ class MarkTests(OptikitCodemod):
         super().__init__(context)
         self.plan = plan
         self.classes: list[tuple[str, bool]] = []
-        self.depth = 0
         self.module_marked = False
         self.found: set[TestKey] = set()
 
@@ -57,15 +56,15 @@ class MarkTests(OptikitCodemod):
         self.classes.pop()
         return updated_node
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.depth += 1
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+        return False  # nothing to mark inside; not descending keeps large files cheap
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False  # the decorators are read directly; bodies and nested functions never matter
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.FunctionDef:
-        self.depth -= 1
-        if self.depth:
-            return updated_node
         key: TestKey = (tuple(name for name, _ in self.classes), original_node.name.value)
         if key in self.plan.add:
             self.found.add(key)

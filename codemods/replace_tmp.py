@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import libcst as cst
 import libcst.matchers as m
 from libcst.codemod import CodemodContext, SkipFile
-from libcst.metadata import PositionProvider
 
 from codemods.base import OptikitCodemod, fixture_scope, insert_at_top
 
@@ -101,7 +100,7 @@ class ReplaceTmp(OptikitCodemod):
                 kind = f"{node.name.value} already uses the name {name} for something else"
             for constant, statement in self.constants.items():
                 if m.findall(node.body, m.Name(constant)):
-                    line = self.get_metadata(PositionProvider, statement).start.line
+                    line = self.line_of(statement)
                     kind = (
                         f"{node.name.value} also uses {constant}, a module-level /tmp path "
                         f"(line {line}); make that a fixture, then run this again"

@@ -224,11 +224,11 @@ class RescopeFixtures(OptikitCodemod):
         super().__init__(context)
         self.promotions = {p.name: p for p in promotions}
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False  # fixtures in classes are refused, never rewritten
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        """Only the module's own statements matter (fixtures in classes are refused), so
+        nothing below them is visited; ``leave_FunctionDef`` still sees each function."""
+        super().on_visit(node)
+        return isinstance(node, cst.Module)
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef

@@ -60,6 +60,10 @@ JobsOption = Annotated[
     ),
 ]
 CPUS = os.cpu_count() or 1
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", help="The run record to read (default: the configured data_file)."),
+]
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "build", "dist"})
 
 
@@ -204,6 +208,7 @@ def mark_slow(
             "(default: a quarter of the threshold)."
         ),
     ] = None,
+    data: DataOption = None,
     jobs: JobsOption = CPUS,
     project: ProjectOption = Path("."),
 ) -> None:
@@ -214,7 +219,7 @@ def mark_slow(
         runs = history.durations(config.path(config.performance.history_db), from_history)
         durations = {nodeid: statistics.median(values) for nodeid, values in runs.items()}
     else:
-        record = read_run_record(config.path(config.performance.data_file))
+        record = read_run_record(_data_file(config, data))
         durations = {t["nodeid"]: t["duration"] for t in record["tests"]}
     below = (unmark_below if unmark_below is not None else limit / 4) if unmark else None
     placement = plan_mark_slow(durations, root=config.root, threshold=limit, unmark_below=below)
@@ -294,6 +299,7 @@ def rescope(
             "promotions whose tests fail.",
         ),
     ] = False,
+    data: DataOption = None,
     jobs: JobsOption = CPUS,
     project: ProjectOption = Path("."),
 ) -> None:
@@ -308,7 +314,9 @@ def rescope(
     config = load_config(project)
     roots = paths or [config.root]
     index = build_index(python_files(roots))
-    candidates, left = _rescope_candidates(index.fixtures, fixture, config, min_setup, min_uses)
+    candidates, left = _rescope_candidates(
+        index.fixtures, fixture, config, _data_file(config, data), min_setup, min_uses
+    )
     promotions, refusals = plan_rescope(index, candidates, scope.value, config.root)
     left += [(f"{r.where} {r.name}", r.reason) for r in refusals]
     left += [
@@ -338,6 +346,7 @@ def _rescope_candidates(
     fixtures: list[Function],
     named: list[str] | None,
     config: OptikitConfig,
+    data: Path,
     min_setup: float,
     min_uses: int,
 ) -> tuple[list[Function], list[tuple[str, str]]]:
@@ -345,7 +354,7 @@ def _rescope_candidates(
         found = [f for f in fixtures if f.name in named]
         missing = sorted(set(named) - {f.name for f in found})
         return found, [(name, "no fixture of this name in these files") for name in missing]
-    record = read_run_record(config.path(config.performance.data_file))
+    record = read_run_record(data)
     chosen: list[Function] = []
     left: list[tuple[str, str]] = []
     for entry in record.get("fixtures", []):
@@ -370,9 +379,13 @@ def _rescope_candidates(
         raise OptikitError(
             "the run record has no fixture timings; run pytest --track-performance, "
             "or name fixtures with --fixture",
-            config.path(config.performance.data_file),
+            data,
         )
     return chosen, left
+
+
+def _data_file(config: OptikitConfig, given: Path | None) -> Path:
+    return given if given is not None else config.path(config.performance.data_file)
 
 
 def _verify(promotions: list[Promotion], results: list[FileResult], config: OptikitConfig) -> None:
