@@ -1,15 +1,21 @@
-"""Where each fixture is defined, what it depends on, and who receives its value.
+"""Where each fixture is defined, what it depends on, and who receives and changes its value.
 
 Read with the standard ``ast`` (several times faster than a full libcst parse; nothing
-here is rewritten), over every ``conftest.py`` and test module under the given paths.
+here is rewritten), over every ``conftest.py`` and test module under the given paths, in
+parallel processes for a large tree. Each function keeps plain facts, not its syntax tree.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from codemods.value_changes import changed_arguments, request_use
 
 SCOPES = ("function", "class", "module", "package", "session")
 FIXTURE_DECORATORS = frozenset({"fixture", "yield_fixture", "cached_fixture"})
@@ -17,14 +23,15 @@ FIXTURE_DECORATORS = frozenset({"fixture", "yield_fixture", "cached_fixture"})
 
 @dataclass(frozen=True)
 class Function:
-    """A fixture or test: where it is, the names it takes, and its syntax tree."""
+    """A fixture or test: where it is, what it takes, and what it does with it."""
 
     name: str
     path: Path
     line: int
     params: tuple[str, ...]
     in_class: bool
-    node: ast.FunctionDef | ast.AsyncFunctionDef
+    changes: tuple[tuple[str, str], ...] = ()  # (parameter, first code that changes it)
+    request_use: str | None = None  # a per-test attribute of ``request`` it reads
     scope: str | None = None  # fixtures only; None when it is computed at run time
     autouse: bool = False
     fixture: bool = False
@@ -45,37 +52,65 @@ class FixtureIndex:
     tests: list[Function]
     unparsable: list[tuple[Path, str]]
 
-    def definitions(self, name: str) -> list[Function]:
-        return [f for f in self.fixtures if f.name == name]
+    def __post_init__(self) -> None:
+        self._by_name: dict[str, list[Function]] = {}
+        self._takers: dict[str, list[Function]] = {}
 
-    def visible_in(self, region: Path) -> Iterator[Function]:
-        """Fixtures a test inside ``region`` may see, or that override one there."""
-        for fixture in self.fixtures:
-            if _inside(region, fixture.region) or _inside(fixture.region, region):
-                yield fixture
+    def add(self, function: Function) -> None:
+        (self.fixtures if function.fixture else self.tests).append(function)
+        if function.fixture:
+            self._by_name.setdefault(function.name, []).append(function)
+        for param in function.params:
+            self._takers.setdefault(param, []).append(function)
+
+    def definitions(self, name: str) -> list[Function]:
+        return self._by_name.get(name, [])
+
+    def autouse(self) -> Iterator[Function]:
+        return (f for f in self.fixtures if f.autouse)
 
     def receivers(self, name: str, region: Path) -> Iterator[Function]:
         """Tests and fixtures inside ``region`` that take ``name`` as an argument."""
-        for function in (*self.tests, *self.fixtures):
-            if name in function.params and _inside(function.path, region):
-                yield function
+        return (f for f in self._takers.get(name, []) if inside(f.path, region))
 
 
-def _inside(path: Path, region: Path) -> bool:
-    return path == region or path.is_relative_to(region)
+def visible(definition: Function, region: Path) -> bool:
+    """Whether a test inside ``region`` may see ``definition``, or it overrides one there."""
+    return inside(region, definition.region) or inside(definition.region, region)
 
 
-def build_index(files: Iterable[Path]) -> FixtureIndex:
+def inside(path: Path, region: Path) -> bool:
+    """``path.is_relative_to(region)``, on strings: called millions of times on a big tree."""
+    p, r = str(path), str(region)
+    return p == r or p.startswith(r.rstrip(os.sep) + os.sep)
+
+
+PARALLEL_FROM = 64
+
+
+def build_index(files: Iterable[Path], jobs: int = 1) -> FixtureIndex:
+    files = list(files)
     index = FixtureIndex([], [], [])
-    for path in files:
-        try:
-            tree = ast.parse(path.read_bytes(), filename=str(path))
-        except (SyntaxError, ValueError, OSError) as exc:
-            index.unparsable.append((path, str(exc).splitlines()[0]))
-            continue
-        for node, in_class in _functions(tree):
-            _add(index, path, node, in_class)
+    if jobs > 1 and len(files) >= PARALLEL_FROM:
+        with ProcessPoolExecutor(jobs) as pool:
+            found = list(pool.map(_index_file, files, chunksize=16))
+    else:
+        found = [_index_file(path) for path in files]
+    for path, (functions, error) in zip(files, found, strict=True):
+        if error is not None:
+            index.unparsable.append((path, error))
+        for function in functions:
+            index.add(function)
     return index
+
+
+def _index_file(path: Path) -> tuple[list[Function], str | None]:
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, OSError) as exc:
+        return [], str(exc).splitlines()[0]
+    functions = [_function(path, node, in_class) for node, in_class in _functions(tree)]
+    return [f for f in functions if f is not None], None
 
 
 def _functions(tree: ast.Module) -> Iterator[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]]:
@@ -88,9 +123,9 @@ def _functions(tree: ast.Module) -> Iterator[tuple[ast.FunctionDef | ast.AsyncFu
                     yield item, True
 
 
-def _add(
-    index: FixtureIndex, path: Path, node: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool
-) -> None:
+def _function(
+    path: Path, node: ast.FunctionDef | ast.AsyncFunctionDef, in_class: bool
+) -> Function | None:
     arguments = node.args
     params = tuple(
         a.arg
@@ -100,15 +135,17 @@ def _add(
     decorator = next(
         (d for d in node.decorator_list if _decorator_name(d) in FIXTURE_DECORATORS), None
     )
-    if decorator is not None:
-        scope, autouse = _fixture_options(decorator)
-        index.fixtures.append(
-            Function(
-                node.name, path, node.lineno, params, in_class, node, scope, autouse, fixture=True
-            )
-        )
-    elif node.name.startswith("test"):
-        index.tests.append(Function(node.name, path, node.lineno, params, in_class, node))
+    if decorator is None and not node.name.startswith("test"):
+        return None
+    changes = tuple(changed_arguments(node, params).items())
+    function = Function(node.name, path, node.lineno, params, in_class, changes)
+    if decorator is None:
+        return function
+    scope, autouse = _fixture_options(decorator)
+    used = request_use(node) if "request" in params else None
+    return dataclasses.replace(
+        function, request_use=used, scope=scope, autouse=autouse, fixture=True
+    )
 
 
 def _decorator_name(node: ast.expr) -> str | None:

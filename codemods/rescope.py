@@ -4,15 +4,14 @@ Safe means: every fixture it needs is at least the target scope (pytest then gua
 same for the rest of the closure) or has a wider equivalent (``tmp_path`` becomes
 ``tmp_path_factory.mktemp``); no autouse fixture narrower than the target could set state
 it reads; it uses nothing per-test (``request.node``, ``monkeypatch``, ``capsys``, ...);
-and no test or fixture that receives its value changes that value. Static analysis is not
-perfect, so the CLI's ``--verify`` runs the affected tests and reverts what fails.
+and no test or fixture that receives its value changes that value (``value_changes``).
+Static analysis is not perfect, so the CLI's ``--verify`` runs the affected tests and
+reverts what fails.
 """
 
 from __future__ import annotations
 
-import ast
-import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 
 from codemods.base import OptikitCodemod, fixture_scope, insert_at_top
-from codemods.fixture_index import SCOPES, FixtureIndex, Function
+from codemods.fixture_index import SCOPES, FixtureIndex, Function, visible
 
 BUILTIN_SCOPES = {
     "tmp_path_factory": "session",
@@ -38,21 +37,6 @@ PER_TEST = frozenset(
     }
 )  # fmt: skip
 WIDER_EQUIVALENT = {"tmp_path": "tmp_path_factory", "tmpdir": "tmpdir_factory"}
-PER_TEST_REQUEST = frozenset(
-    {"node", "function", "instance", "cls", "getfixturevalue", "applymarker", "keywords"}
-)
-MUTATING_METHODS = frozenset(
-    {
-        "append", "extend", "insert", "remove", "pop", "popitem", "clear", "sort", "reverse",
-        "update", "setdefault", "add", "discard", "difference_update", "intersection_update",
-        "symmetric_difference_update", "__setitem__", "__delitem__", "write", "truncate",
-        "seek", "close", "set", "put", "drop_in_place",
-    }
-)  # fmt: skip
-IN_PLACE_FUNCTIONS = frozenset(
-    {"shuffle", "heapify", "heappush", "heappop", "heapreplace", "heappushpop", "insort",
-     "insort_left", "insort_right", "setattr", "delattr", "setitem", "delitem"}
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -76,7 +60,17 @@ def _rank(scope: str | None) -> int:
     return SCOPES.index(scope) if scope in SCOPES else -1
 
 
-def decide(index: FixtureIndex, fixture: Function, target: str, root: Path) -> Promotion | Refusal:
+ScopeOf = Callable[[Function], "str | None"]
+"""A fixture's scope as the plan stands (a candidate promoted earlier counts as promoted)."""
+
+
+def decide(
+    index: FixtureIndex,
+    fixture: Function,
+    target: str,
+    root: Path,
+    scope_of: ScopeOf = lambda f: f.scope,
+) -> Promotion | Refusal:
     def refuse(reason: str) -> Refusal:
         return Refusal(fixture.name, fixture.where(root), reason)
 
@@ -89,104 +83,46 @@ def decide(index: FixtureIndex, fixture: Function, target: str, root: Path) -> P
     swaps: list[tuple[str, str]] = []
     for name in fixture.params:
         if name == "request":
-            used = _request_use(fixture.node)
-            if used:
-                return refuse(f"uses request.{used}, which is per-test")
+            if fixture.request_use:
+                return refuse(f"uses request.{fixture.request_use}, which is per-test")
         elif name in PER_TEST:
             return refuse(f"uses {name}, which is per-test")
         elif name in WIDER_EQUIVALENT:
             swaps.append((name, WIDER_EQUIVALENT[name]))
-        elif problem := _dependency_problem(index, fixture, name, target, root):
+        elif problem := _dependency_problem(index, fixture, name, target, root, scope_of):
             return refuse(problem)
-    for other in index.visible_in(fixture.region):
-        if other.autouse and other is not fixture and _rank(other.scope) < _rank(target):
+    for other in index.autouse():
+        scope = scope_of(other)
+        if other is not fixture and visible(other, fixture.region) and _rank(scope) < _rank(target):
             return refuse(
                 f"autouse fixture {other.name} "
-                f"({other.scope or 'dynamic'}-scoped, {other.where(root)}) "
+                f"({scope or 'dynamic'}-scoped, {other.where(root)}) "
                 "runs around every test and may set state it reads"
             )
     for receiver in index.receivers(fixture.name, fixture.region):
         if receiver is fixture:
             continue
-        change = mutation(receiver.node, fixture.name)
+        change = dict(receiver.changes).get(fixture.name)
         if change is not None:
-            snippet = ast.unparse(change).splitlines()[0][:60]
-            return refuse(f"{receiver.name} ({receiver.where(root)}) changes its value: {snippet}")
+            return refuse(f"{receiver.name} ({receiver.where(root)}) changes its value: {change}")
     return Promotion(fixture.name, fixture.path, fixture.line, target, tuple(swaps), fixture.region)
 
 
 def _dependency_problem(
-    index: FixtureIndex, fixture: Function, name: str, target: str, root: Path
+    index: FixtureIndex, fixture: Function, name: str, target: str, root: Path, scope_of: ScopeOf
 ) -> str | None:
     definitions = [
-        d for d in index.visible_in(fixture.region) if d.name == name and d is not fixture
+        d for d in index.definitions(name) if d is not fixture and visible(d, fixture.region)
     ]
     if definitions:
-        narrowest = min(definitions, key=lambda d: _rank(d.scope))
-        if _rank(narrowest.scope) < _rank(target):
-            return f"needs {name} ({narrowest.scope or 'dynamic'}-scoped, {narrowest.where(root)})"
+        narrowest = min(definitions, key=lambda d: _rank(scope_of(d)))
+        scope = scope_of(narrowest)
+        if _rank(scope) < _rank(target):
+            return f"needs {name} ({scope or 'dynamic'}-scoped, {narrowest.where(root)})"
         return None
     if name in BUILTIN_SCOPES:
         return None if _rank(BUILTIN_SCOPES[name]) >= _rank(target) else f"needs {name}"
     return f"needs {name}, a fixture from outside these files whose scope is unknown"
-
-
-def _request_use(node: ast.AST) -> str | None:
-    for child in ast.walk(node):
-        if (
-            isinstance(child, ast.Attribute)
-            and isinstance(child.value, ast.Name)
-            and child.value.id == "request"
-            and child.attr in PER_TEST_REQUEST
-        ):
-            return child.attr
-    return None
-
-
-def mutation(function: ast.AST, name: str) -> ast.AST | None:
-    """The first statement or call in ``function`` that changes the value bound to ``name``
-    (directly or through a plain alias such as ``rows = name``)."""
-    names = {name}
-    for _ in range(2):
-        for node in ast.walk(function):
-            if (
-                isinstance(node, ast.Assign)
-                and isinstance(node.value, ast.Name)
-                and node.value.id in names
-            ):
-                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    for node in ast.walk(function):
-        if isinstance(node, ast.Assign | ast.Delete | ast.AugAssign | ast.AnnAssign):
-            targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Attribute | ast.Subscript) and _base(target) in names:
-                    return node
-                if (
-                    isinstance(node, ast.AugAssign)
-                    and isinstance(target, ast.Name)
-                    and target.id in names
-                ):
-                    return node
-        if isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Attribute) and _base(func.value) in names:
-                inplace = any(
-                    k.arg == "inplace"
-                    and not (isinstance(k.value, ast.Constant) and not k.value.value)
-                    for k in node.keywords
-                )
-                if func.attr in MUTATING_METHODS or inplace:
-                    return node
-            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-            if called in IN_PLACE_FUNCTIONS and any(_base(a) in names for a in node.args):
-                return node
-    return None
-
-
-def _base(node: ast.expr) -> str | None:
-    while isinstance(node, ast.Attribute | ast.Subscript):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
 
 
 def plan_rescope(
@@ -197,18 +133,21 @@ def plan_rescope(
 ) -> tuple[list[Promotion], list[Refusal]]:
     """Decide each candidate; a refusal caused by another candidate's narrow scope is
     reconsidered once that candidate is promoted (a fixture and the one it needs)."""
+    promoted: set[int] = set()
+
+    def scope_of(function: Function) -> str | None:
+        return target if id(function) in promoted else function.scope
+
     pending = list(candidates)
-    index = dataclasses.replace(index, fixtures=list(index.fixtures))  # promoted ones change
     promotions: list[Promotion] = []
     while True:
         refusals: list[Refusal] = []
         still: list[Function] = []
         for fixture in pending:
-            decision = decide(index, fixture, target, root)
+            decision = decide(index, fixture, target, root, scope_of)
             if isinstance(decision, Promotion):
                 promotions.append(decision)
-                position = index.fixtures.index(fixture)
-                index.fixtures[position] = dataclasses.replace(fixture, scope=target)
+                promoted.add(id(fixture))
             else:
                 refusals.append(decision)
                 still.append(fixture)

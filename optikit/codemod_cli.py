@@ -313,7 +313,7 @@ def rescope(
         raise OptikitError("--verify needs --apply: it runs the tests against the rewritten files")
     config = load_config(project)
     roots = paths or [config.root]
-    index = build_index(python_files(roots))
+    index = build_index(python_files(roots), jobs)
     candidates, left = _rescope_candidates(
         index.fixtures, fixture, config, _data_file(config, data), min_setup, min_uses
     )

@@ -164,3 +164,35 @@ def test_all_codemods_on_a_copy_of_the_example_suite(
     assert "@pytest.mark.slow" in (example_copy / "tests/test_statistics.py").read_text()
     after = run_example_suite("-q", "--no-fixture-cache", cwd=example_copy)
     assert after.returncode == 0, after.stdout[-2000:]
+
+
+def test_verify_reverts_a_promotion_whose_tests_fail(tmp_path: Path) -> None:
+    """The change goes through a helper, which static analysis cannot follow; the run can."""
+    conftest = "import pytest\n\n\n@pytest.fixture\ndef seen():\n    return []\n"
+    tests = (
+        "def remember(items, item):\n    items.append(item)\n\n\n"
+        "def test_one(seen):\n    remember(seen, 1)\n    assert seen == [1]\n\n\n"
+        "def test_two(seen):\n    remember(seen, 2)\n    assert seen == [2]\n"
+    )
+    root = project(tmp_path, {"tests/conftest.py": conftest, "tests/test_seen.py": tests})
+    code, out, err = codemod(
+        "rescope", "--fixture", "seen", "--project", str(root), "--apply", "--verify"
+    )
+    assert code == 0, err
+    assert "reverted seen" in out
+    assert (root / "tests/conftest.py").read_text() == conftest
+
+
+def test_verify_keeps_a_promotion_whose_tests_pass(tmp_path: Path) -> None:
+    conftest = "import pytest\n\n\n@pytest.fixture\ndef table():\n    return {'rows': 3}\n"
+    tests = (
+        "def test_one(table):\n    assert table['rows'] == 3\n\n\n"
+        "def test_two(table):\n    assert table\n"
+    )
+    root = project(tmp_path, {"tests/conftest.py": conftest, "tests/test_table.py": tests})
+    code, out, err = codemod(
+        "rescope", "--fixture", "table", "--project", str(root), "--apply", "--verify"
+    )
+    assert code == 0, err
+    assert "verified" in out
+    assert '@pytest.fixture(scope="module")' in (root / "tests/conftest.py").read_text()
