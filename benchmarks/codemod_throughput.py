@@ -27,14 +27,13 @@ from pathlib import Path
 import libcst as cst
 import pandas
 
-from codemods.add_marks import Placement
+from codemods.add_marks import MarkTests, Placement
 from codemods.fixture_index import build_index
 from codemods.mark_serial import plan_mark_serial
 from codemods.mark_slow import plan_mark_slow
 from codemods.replace_tmp import ReplaceTmp, mentions_tmp
-from codemods.rescope import Promotion, plan_rescope
-from codemods.runner import CommandFactory, FileResult, run_codemod
-from optikit.codemod_cli import _MarkFactory, _RescopeFactory
+from codemods.rescope import Promotion, RescopeFixtures, plan_rescope
+from codemods.runner import CommandFactory, FileResult, PerFile, run_codemod
 
 
 def parse_and_print(path: Path) -> int:
@@ -90,7 +89,7 @@ def main() -> None:
         durations = {n: 60.0 for n in nodeids}
 
         def marks(placement: Placement) -> tuple[list[Path], CommandFactory]:
-            return sorted(placement.plans), _MarkFactory(placement.plans)
+            return sorted(placement.plans), PerFile(MarkTests, placement.plans)
 
         def rescope() -> tuple[list[Path], CommandFactory]:
             index = build_index(files, options.jobs)
@@ -103,7 +102,7 @@ def main() -> None:
             by_file: dict[Path, tuple[Promotion, ...]] = {}
             for p in promotions:
                 by_file[p.path] = (*by_file.get(p.path, ()), p)
-            return sorted(by_file), _RescopeFactory(by_file)
+            return sorted(by_file), PerFile(RescopeFixtures, by_file)
 
         codemods: dict[str, Callable[[], tuple[list[Path], CommandFactory]]] = {
             "mark-slow": lambda: marks(plan_mark_slow(durations, root=root, threshold=1.0)),

@@ -204,22 +204,22 @@ class ReplaceTmp(OptikitCodemod):
     def leave_SimpleString(
         self, original_node: cst.SimpleString, updated_node: cst.SimpleString
     ) -> cst.BaseExpression:
-        if id(original_node) in self.handled:
-            return updated_node
-        tail = _string_tail(original_node)
-        if tail is None:
-            return updated_node
-        return self._replace(original_node, tail, as_string=True) or updated_node
+        return self._literal(original_node, updated_node)
 
     def leave_FormattedString(
         self, original_node: cst.FormattedString, updated_node: cst.FormattedString
     ) -> cst.BaseExpression:
-        if id(original_node) in self.handled:
-            return updated_node
-        tail = _fstring_tail(original_node)
+        return self._literal(original_node, updated_node)
+
+    def _literal(
+        self, original: cst.BaseExpression, updated: cst.BaseExpression
+    ) -> cst.BaseExpression:
+        if id(original) in self.handled:
+            return updated
+        tail = _path_tail(original)
         if tail is None:
-            return updated_node
-        return self._replace(original_node, tail, as_string=True) or updated_node
+            return updated
+        return self._replace(original, tail, as_string=True) or updated
 
     def visit_Call(self, node: cst.Call) -> None:
         if self._path_call(node) or self._join_call(node):
@@ -229,11 +229,7 @@ class ReplaceTmp(OptikitCodemod):
         as_path = self._path_call(original_node)
         if not as_path and not self._join_call(original_node):
             return updated_node
-        first = original_node.args[0].value
-        if isinstance(first, cst.SimpleString):
-            head = _string_tail(first)
-        else:
-            head = _fstring_tail(first) if isinstance(first, cst.FormattedString) else None
+        head = _path_tail(original_node.args[0].value)
         if head is None:
             return updated_node
         rest = [a.value for a in updated_node.args[1:]]
@@ -253,10 +249,17 @@ class ReplaceTmp(OptikitCodemod):
 def _tmp_first_arg(node: cst.Call) -> bool:
     if not node.args or node.args[0].keyword is not None or node.args[0].star:
         return False
-    first = node.args[0].value
-    if isinstance(first, cst.SimpleString):
-        return _string_tail(first) is not None
-    return isinstance(first, cst.FormattedString) and _fstring_tail(first) is not None
+    return _path_tail(node.args[0].value) is not None
+
+
+def _path_tail(node: cst.BaseExpression) -> list[cst.BaseExpression] | None:
+    """What follows ``/tmp`` in a string or f-string path literal, as path parts; ``None``
+    when the node is not such a literal."""
+    if isinstance(node, cst.SimpleString):
+        return _string_tail(node)
+    if isinstance(node, cst.FormattedString):
+        return _fstring_tail(node)
+    return None
 
 
 def _string_tail(node: cst.SimpleString) -> list[cst.BaseExpression] | None:

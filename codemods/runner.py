@@ -8,10 +8,11 @@ from __future__ import annotations
 import ast
 import difflib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import libcst as cst
 from libcst.codemod import CodemodContext, SkipFile
@@ -21,6 +22,21 @@ from fixtures_lib.atomic import write_bytes_atomic
 
 CommandFactory = Callable[[CodemodContext], OptikitCodemod]
 """Builds the codemod for one file; must pickle (a class, or ``functools.partial`` of one)."""
+
+
+@dataclass(frozen=True)
+class PerFile:
+    """A factory that hands each file its own plan: ``command(context, plans[path])``.
+
+    A class rather than a closure, so that it pickles into worker processes.
+    """
+
+    command: Callable[[CodemodContext, Any], OptikitCodemod]
+    plans: Mapping[Path, Any]
+
+    def __call__(self, context: CodemodContext) -> OptikitCodemod:
+        return self.command(context, self.plans[Path(context.filename or "")])
+
 
 PARALLEL_FROM = 16
 """Below this many files, starting worker processes costs more than it saves."""

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -30,7 +30,14 @@ from codemods.mark_serial import plan_mark_serial, serial_nodeids
 from codemods.mark_slow import plan_mark_slow
 from codemods.replace_tmp import ReplaceTmp, mentions_tmp
 from codemods.rescope import Promotion, RescopeFixtures, plan_rescope
-from codemods.runner import ChangedOnDisk, CommandFactory, FileResult, apply_changes, run_codemod
+from codemods.runner import (
+    ChangedOnDisk,
+    CommandFactory,
+    FileResult,
+    PerFile,
+    apply_changes,
+    run_codemod,
+)
 from fixtures_lib.atomic import write_bytes_atomic
 from optikit import history
 from optikit.cli_support import ProjectOption, console, errors, user_errors
@@ -108,6 +115,13 @@ def _run(files: list[Path], factory: CommandFactory, jobs: int) -> list[FileResu
 def _render(outcome: Outcome, root: Path, apply: bool) -> int:
     results = outcome.results
     changed = [r for r in results if r.changed]
+    if apply and changed:
+        try:
+            apply_changes(changed)
+        except ChangedOnDisk as exc:
+            raise OptikitError(
+                "changed on disk since it was read; run the codemod again", str(exc)
+            ) from None
     for result in changed:
         if apply:
             console.print(f"[green]rewrote[/] {escape(os.path.relpath(result.path, root))}")
@@ -140,12 +154,6 @@ def _render(outcome: Outcome, root: Path, apply: bool) -> int:
             soft_wrap=True,
         )
     if apply and changed:
-        try:
-            apply_changes(changed)
-        except ChangedOnDisk as exc:
-            raise OptikitError(
-                "changed on disk since it was read; run the codemod again", str(exc)
-            ) from None
         console.print(f"Wrote {len(changed)} file(s).")
     if skipped:
         return 2
@@ -162,18 +170,8 @@ def _marks(
 ) -> Outcome:
     plans = placement.plans
     files = _within(paths or [config.root], plans)
-    results = _run(files, _MarkFactory(plans), jobs)
+    results = _run(files, PerFile(MarkTests, plans), jobs)
     return Outcome(results, [(nodeid, why) for nodeid, why in placement.unplaced])
-
-
-@dataclass(frozen=True)
-class _MarkFactory:
-    """Gives each file its own plan (a class rather than a closure, so it pickles)."""
-
-    plans: dict[Path, Any]
-
-    def __call__(self, context: Any) -> MarkTests:
-        return MarkTests(context, self.plans[Path(context.filename)])
 
 
 @codemod_app.command("mark-slow")
@@ -326,20 +324,12 @@ def rescope(
     by_file: dict[Path, list[Promotion]] = {}
     for promotion in promotions:
         by_file.setdefault(promotion.path, []).append(promotion)
-    factory = _RescopeFactory({p: tuple(v) for p, v in by_file.items()})
+    factory = PerFile(RescopeFixtures, {p: tuple(v) for p, v in by_file.items()})
     outcome = Outcome(_run(sorted(by_file), factory, jobs), left)
     code = _render(outcome, config.root, apply)
     if verify and promotions and code == 0:
         _verify(promotions, outcome.results, config)
     _finish(code)
-
-
-@dataclass(frozen=True)
-class _RescopeFactory:
-    promotions: dict[Path, tuple[Promotion, ...]]
-
-    def __call__(self, context: Any) -> RescopeFixtures:
-        return RescopeFixtures(context, self.promotions[Path(context.filename)])
 
 
 def _rescope_candidates(
@@ -399,7 +389,7 @@ def _verify(promotions: list[Promotion], results: list[FileResult], config: Opti
     for promotion in promotions:
         before = promotion.path.read_bytes()
         [result] = run_codemod(
-            [promotion.path], _RescopeFactory({promotion.path: (promotion,)}), jobs=1
+            [promotion.path], PerFile(RescopeFixtures, {promotion.path: (promotion,)}), jobs=1
         )
         apply_changes([result])
         if _tests_pass([str(promotion.region)], config):
