@@ -80,6 +80,7 @@ class Outcome:
 
     results: list[FileResult]
     left_alone: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)  # files read, not rewritten
 
 
 def python_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -143,16 +144,13 @@ def _render(outcome: Outcome, root: Path, apply: bool) -> int:
     summary = Table(title="Summary", title_justify="left")
     for column in ("files visited", "changed", "edits", "skipped"):
         summary.add_column(column, justify="right")
-    skipped = [r for r in results if r.skipped]
+    skipped = [(r.path, r.skipped or "") for r in results if r.skipped] + outcome.unreadable
     summary.add_row(
         *map(str, (len(results), len(changed), sum(r.edits for r in changed), len(skipped)))
     )
     console.print(summary)
-    for result in skipped:
-        errors.print(
-            f"[bold red]error:[/] {escape(str(result.path))}: {escape(result.skipped or '')}",
-            soft_wrap=True,
-        )
+    for path, why in skipped:
+        errors.print(f"[bold red]error:[/] {escape(str(path))}: {escape(why)}", soft_wrap=True)
     if apply and changed:
         console.print(f"Wrote {len(changed)} file(s).")
     if skipped:
@@ -317,15 +315,15 @@ def rescope(
     )
     promotions, refusals = plan_rescope(index, candidates, scope.value, config.root)
     left += [(f"{r.where} {r.name}", r.reason) for r in refusals]
-    left += [
-        (str(p), f"does not parse ({why}); its fixtures were not considered")
-        for p, why in index.unparsable
-    ]
     by_file: dict[Path, list[Promotion]] = {}
     for promotion in promotions:
         by_file.setdefault(promotion.path, []).append(promotion)
     factory = PerFile(RescopeFixtures, {p: tuple(v) for p, v in by_file.items()})
-    outcome = Outcome(_run(sorted(by_file), factory, jobs), left)
+    unreadable = [
+        (path, f"does not parse ({why}); fix it, its fixtures were not considered")
+        for path, why in index.unparsable
+    ]
+    outcome = Outcome(_run(sorted(by_file), factory, jobs), left, unreadable)
     code = _render(outcome, config.root, apply)
     if verify and promotions and code == 0:
         _verify(promotions, outcome.results, config)

@@ -59,6 +59,13 @@ def test_a_file_that_does_not_parse_is_listed_untouched_and_exits_2(tmp_path: Pa
     assert "tmp_path" in (root / "test_ok.py").read_text()
 
 
+def test_rescope_names_a_file_it_cannot_read_and_exits_2(tmp_path: Path) -> None:
+    root = project(tmp_path, {"tests/test_bad.py": "def test_a(:\n", "tests/test_ok.py": ""})
+    code, _, err = codemod("rescope", "--fixture", "anything", "--project", str(root))
+    assert code == 2
+    assert "test_bad.py: does not parse" in err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
