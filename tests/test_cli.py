@@ -43,6 +43,7 @@ def test_help_lists_only_working_commands() -> None:
         "export-durations",
         "cache",
         "cassettes",
+        "codemod",
     }
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
