@@ -16,6 +16,7 @@ from rich.text import Text
 
 from fixtures_lib.atomic import write_text_atomic
 from optikit import __version__, history
+from optikit.audit_cli import audit_parallel
 from optikit.baseline import build_baseline, read_baseline, write_baseline
 from optikit.cache_cli import cache_app
 from optikit.cassettes_cli import cassettes_app
@@ -51,6 +52,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(cache_app, name="cache")
 app.add_typer(cassettes_app, name="cassettes")
 app.add_typer(codemod_app, name="codemod")
+app.command("audit-parallel")(user_errors(audit_parallel))
 
 
 def _show_version(value: bool) -> None:

@@ -48,6 +48,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="do not append this run to the history database",
     )
+    group.addoption(
+        "--audit-log",
+        metavar="PATH",
+        help="(used by optikit audit-parallel) write each worker's test sequence, outcomes "
+        "and side effects here",
+    )
+    group.addoption(
+        "--audit-data-seed",
+        type=int,
+        metavar="N",
+        help="(with --audit-log) reseed random and numpy with N before every test",
+    )
+    group.addoption(
+        "--audit-order",
+        metavar="FILE",
+        help="(with --audit-log) run exactly the node ids in FILE, one per line, in that order",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -69,6 +86,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from optikit import tracker
 
         tracker.register(config, settings)
+    if config.getoption("audit_log"):
+        from optikit import audit_recorder
+
+        audit_recorder.register(config)
 
 
 def optikit_config(config: pytest.Config) -> OptikitConfig:

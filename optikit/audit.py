@@ -1,0 +1,261 @@
+"""``optikit audit-parallel``: run the suite many times under xdist and pytest-randomly,
+then explain every test that failed (``audit_classify``), with evidence and a reproducer.
+
+Run 0 keeps the suite's own order (what ``pytest -n auto`` does in CI); later runs shuffle
+with new order seeds. The data seed (what ``random`` and numpy are reseeded with before each
+test) is separate from the order seed. Targeted runs follow the evidence: a test that leaked
+state runs first, before everything else, once; two tests on different workers that wrote
+the same file run side by side on two workers. The report is rewritten after every run, so
+an audit stopped by --max-time, Ctrl-C or a crash keeps what it had.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from optikit.audit_classify import Finding, Observation, Prober, classify
+from optikit.audit_runs import Pytest, RunResult, RunSpec
+from optikit.audit_stats import clean_bound, wilson
+
+SCHEMA_VERSION = 1
+SIDE_BY_SIDE = 5
+
+
+@dataclass
+class AuditState:
+    """Everything an audit knows so far; ``report()`` turns it into DESIGN's audit.json."""
+
+    workers: str | int
+    seeds: list[int | None] = field(default_factory=list)
+    results: list[RunResult] = field(default_factory=list)
+    targeted: list[RunResult] = field(default_factory=list)
+    findings: dict[str, Finding] = field(default_factory=dict)
+    stopped: str | None = None
+    probes: int = 0
+
+    def observations(self, targeted: bool = True) -> dict[str, list[Observation]]:
+        """Each test's runs; ``targeted=False`` leaves out the evidence-driven ones, which
+        are not a sample of the suite and stay out of the statistics."""
+        seen: dict[str, list[Observation]] = {}
+        for result in (*self.results, *(self.targeted if targeted else ())):
+            count = len(result.workers)
+            for tests in result.workers.values():
+                ids = [t for t, _ in tests]
+                for position, (nodeid, outcome) in enumerate(tests):
+                    observation = Observation(
+                        outcome, result.spec.data_seed, tuple(ids[:position]), count
+                    )
+                    seen.setdefault(nodeid, []).append(observation)
+        return seen
+
+    def evidence(self) -> dict[str, dict[str, Any]]:
+        merged: dict[str, dict[str, Any]] = {}
+        for result in (*self.results, *self.targeted):
+            for nodeid, found in result.evidence.items():
+                mine = merged.setdefault(nodeid, {})
+                for key, value in found.items():
+                    if key == "files":
+                        mine["files"] = sorted({*mine.get("files", []), *value})
+                    elif isinstance(value, dict):
+                        mine.setdefault(key, {}).update(value)
+                    else:
+                        mine[key] = value
+        return merged
+
+
+def shared_resources(evidence: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """For each test, the resources it shares with others, in words."""
+    shared: dict[str, list[str]] = {}
+    writers: dict[str, list[str]] = {}
+    setters: dict[str, list[str]] = {}
+    for nodeid, found in evidence.items():
+        for path in found.get("files", []):
+            writers.setdefault(path, []).append(nodeid)
+        for key in found.get("env", {}):
+            setters.setdefault(key, []).append(nodeid)
+    for path, tests in writers.items():
+        if len(tests) > 1:
+            for test in tests:
+                partners = ", ".join(t for t in tests if t != test)
+                shared.setdefault(test, []).append(f"both write {path} (with {partners})")
+    for key, tests in setters.items():
+        for test in tests:
+            others = [t for t in tests if t != test]
+            tail = f" (so does {', '.join(others)})" if others else ""
+            shared.setdefault(test, []).append(f"sets environment variable {key}{tail}")
+    for nodeid, found in evidence.items():
+        for name, value in found.get("state", {}).items():
+            shared.setdefault(nodeid, []).append(f"leaves {name} = {value}")
+        if "cwd" in found:
+            shared.setdefault(nodeid, []).append(f"leaves the working directory at {found['cwd']}")
+    return shared
+
+
+Progress = Callable[[str, AuditState], None]
+
+
+def run_audit(
+    pytest: Pytest,
+    *,
+    runs: int,
+    workers: str | int,
+    seed: int,
+    deadline: float,
+    progress: Progress,
+    save: Callable[[AuditState], None],
+) -> AuditState:
+    state = AuditState(workers)
+    try:
+        for index in range(runs):
+            if time.monotonic() >= deadline:
+                state.stopped = f"--max-time reached after {index} of {runs} runs"
+                break
+            order_seed = None if index == 0 else seed + index
+            result = pytest.run(RunSpec(order_seed, seed + index, workers))
+            state.seeds.append(order_seed)
+            state.results.append(result)
+            save(state)
+            progress("run", state)
+        _follow_evidence(pytest, state, seed, deadline)
+        progress("classifying", state)
+        _classify(pytest, state, deadline, progress)
+    except KeyboardInterrupt:
+        state.stopped = "interrupted (Ctrl-C)"
+    save(state)
+    return state
+
+
+def _follow_evidence(pytest: Pytest, state: AuditState, seed: int, deadline: float) -> None:
+    """Targeted runs where the evidence points, which random orders reach only by luck."""
+    evidence = state.evidence()
+    everything = list(_suite_order(state))
+    for nodeid, found in evidence.items():
+        if time.monotonic() >= deadline:
+            return
+        if found.get("state") or found.get("env") or found.get("cwd"):
+            rest = [t for t in everything if t != nodeid]
+            state.targeted.append(pytest.run(RunSpec(None, seed, 0, (nodeid, *rest))))
+    writers: dict[str, set[str]] = {}
+    for nodeid, found in evidence.items():
+        for path in found.get("files", []):
+            writers.setdefault(path, set()).add(nodeid)
+    for tests in {tuple(sorted(t)) for t in writers.values() if len(t) == 2}:
+        for _ in range(SIDE_BY_SIDE):
+            if time.monotonic() >= deadline:
+                return
+            result = pytest.run(RunSpec(None, seed, 2, tests))
+            state.targeted.append(result)
+            if result.failed():
+                break
+
+
+def _suite_order(state: AuditState) -> Sequence[str]:
+    """The suite's own order, from run 0 (its workers' sequences, in turn)."""
+    if not state.results:
+        return []
+    first = state.results[0]
+    return [t for tests in first.workers.values() for t, _ in tests]
+
+
+def _classify(pytest: Pytest, state: AuditState, deadline: float, progress: Progress) -> None:
+    def probe(sequence: Sequence[str], data_seed: int) -> dict[str, str]:
+        if time.monotonic() >= deadline:
+            raise TimeoutError
+        return pytest.run(RunSpec(None, data_seed, 0, tuple(sequence))).outcomes()
+
+    prober = Prober(probe)
+    shared = shared_resources(state.evidence())
+    for nodeid, seen in sorted(state.observations().items()):
+        if not any(o.outcome == "failed" for o in seen) or nodeid in state.findings:
+            continue
+        try:
+            finding = classify(nodeid, seen, prober, "; ".join(shared.get(nodeid, [])) or None)
+        except TimeoutError:
+            state.stopped = "--max-time reached while classifying"
+            break
+        state.findings[nodeid] = finding
+        state.probes = prober.count
+        progress("classified", state)
+
+
+def reproducer(nodeid: str, finding: Finding | None, state: AuditState) -> str:
+    plain = "pytest -p no:randomly -p no:xdist"
+    if finding is None:
+        return ""
+    if finding.classification == "order_dependent" and finding.polluters:
+        return f"{plain} {' '.join(finding.polluters)} {nodeid}"
+    if finding.classification == "order_dependent":
+        return f"{plain} {nodeid}  # fails; passes after: {' '.join(finding.state_setters)}"
+    if finding.classification == "parallel_unsafe":
+        for result in (*state.results, *state.targeted):
+            if nodeid in result.failed() and len(result.workers) > 1:
+                spec = result.spec
+                order = (
+                    "-p no:randomly"
+                    if spec.order_seed is None
+                    else f"-p randomly --randomly-seed={spec.order_seed}"
+                )
+                targets = " ".join(spec.sequence)
+                return f"pytest -n {spec.workers} {order} {targets}".rstrip()
+    return f"{plain} {nodeid}"
+
+
+def _culprits(finding: Finding | None) -> list[str]:
+    return [*finding.polluters, *finding.state_setters] if finding else []
+
+
+def report(state: AuditState) -> dict[str, Any]:
+    """DESIGN.md's audit report, plus statistics and what stopped the audit early."""
+    evidence = state.evidence()
+    shared = shared_resources(evidence)
+    tests: dict[str, Any] = {}
+    complete = [r for r in state.results if r.crash is None]
+    sampled = state.observations(targeted=False)
+    for nodeid in sorted(state.observations()):
+        audited = sampled.get(nodeid, [])
+        failures = sum(o.outcome == "failed" for o in audited)
+        finding = state.findings.get(nodeid)
+        if finding is not None:
+            classification = finding.classification
+        else:
+            classification = "stable" if failures == 0 else "unclassified"
+        low, high = wilson(failures, len(audited))
+        tests[nodeid] = {
+            "runs": len(audited),
+            "failures": failures,
+            "failure_rate": failures / len(audited) if audited else 0.0,
+            "failure_rate_95": [round(low, 4), round(high, 4)],
+            "classification": classification,
+            "polluters": finding.polluters if finding else [],
+            "state_setters": finding.state_setters if finding else [],
+            "evidence": [
+                *shared.get(nodeid, []),
+                *(
+                    f"{culprit} {item}"
+                    for culprit in _culprits(finding)
+                    for item in shared.get(culprit, [])
+                ),
+            ],
+            "why": finding.why if finding else "",
+            "reproduce": reproducer(nodeid, finding, state),
+        }
+    with_failure = sum(bool(r.failed()) for r in complete)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "runs": len(state.results),
+        "seeds": state.seeds,
+        "workers": state.workers,
+        "suite": {
+            "runs_with_a_failure": with_failure,
+            "fraction": with_failure / len(complete) if complete else 0.0,
+            "clean_run_bound_95": round(clean_bound(len(complete)), 4),
+        },
+        "crashes": [{"seed": r.spec.order_seed, "why": r.crash} for r in state.results if r.crash],
+        "probes": state.probes,
+        "partial": state.stopped is not None,
+        "stopped": state.stopped,
+        "tests": tests,
+    }

@@ -1,0 +1,157 @@
+"""Why a test failed: classification by re-running it alone and after what ran before it,
+and delta debugging for the tests that cause it.
+
+Every probe is one fresh pytest process running an exact sequence (``Probe``), so this
+module is plain logic over outcomes and is unit-tested with fake probes. The rules:
+
+- fails alone every time, and never passed in the audit: ``failing``;
+- different outcomes for the same sequence and data seed: ``flaky``; passes again alone with
+  the data seed of a run it passed in: ``flaky`` too (its outcome follows the random data,
+  not the order);
+- passes alone but fails after the tests its worker ran before it: ``order_dependent``, with
+  the polluters found by delta debugging (ddmin) over that prefix; again on what is left
+  after removing them, until the prefix no longer fails (several polluters; a chain shows up
+  as one group of several tests);
+- fails alone but passed after some earlier tests: ``order_dependent`` (brittle), with the
+  state-setters found the same way;
+- fails under xdist, never when its worker's exact sequence is replayed in one process:
+  ``parallel_unsafe`` when a shared resource was seen, else ``flaky``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+Probe = Callable[[Sequence[str], int], dict[str, str]]
+"""Run these node ids in this order in one process with this data seed; their outcomes."""
+
+REPEATS = 3
+MAX_GROUPS = 5
+
+
+@dataclass
+class Finding:
+    classification: str
+    polluters: list[str] = field(default_factory=list)
+    state_setters: list[str] = field(default_factory=list)
+    groups: list[list[str]] = field(default_factory=list)
+    why: str = ""
+    reproduce: str = ""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One audit run in which the test ran: its outcome, data seed, what its worker ran
+    before it, and how many workers there were."""
+
+    outcome: str
+    data_seed: int
+    prefix: tuple[str, ...]
+    workers: int
+
+
+class Prober:
+    """Probes with a memory: the same sequence and seed is never run twice by ddmin."""
+
+    def __init__(self, probe: Probe) -> None:
+        self._probe = probe
+        self._seen: dict[tuple[tuple[str, ...], int], dict[str, str]] = {}
+        self.count = 0
+
+    def outcome(self, sequence: Sequence[str], seed: int, test: str, fresh: bool = False) -> str:
+        key = (tuple(sequence), seed)
+        if fresh or key not in self._seen:
+            self.count += 1
+            self._seen[key] = self._probe(list(sequence), seed)
+        return self._seen[key].get(test, "missing")
+
+    def repeated(self, sequence: Sequence[str], seed: int, test: str) -> list[str]:
+        return [self.outcome(sequence, seed, test, fresh=True) for _ in range(REPEATS)]
+
+
+def ddmin(items: list[str], reproduces: Callable[[list[str]], bool]) -> list[str]:
+    """Zeller's delta debugging: a 1-minimal subset of ``items`` (order kept) that still
+    reproduces, given that all of ``items`` does."""
+    granularity = 2
+    while len(items) >= 2:
+        size = -(-len(items) // granularity)
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        for chunk in chunks:
+            if reproduces(chunk):
+                items, granularity = chunk, 2
+                break
+        else:
+            for chunk in chunks:
+                rest = [item for item in items if item not in chunk]
+                if len(chunks) > 2 and reproduces(rest):
+                    items, granularity = rest, max(granularity - 1, 2)
+                    break
+            else:
+                if granularity >= len(items):
+                    break
+                granularity = min(len(items), granularity * 2)
+    return items
+
+
+def classify(test: str, seen: list[Observation], prober: Prober, shared: str | None) -> Finding:
+    """``shared`` names a resource the test shares with another (evidence), if one was seen."""
+    failed = [o for o in seen if o.outcome == "failed"]
+    passed = [o for o in seen if o.outcome == "passed"]
+    first = failed[0]
+    alone = prober.repeated([test], first.data_seed, test)
+    if len(set(alone)) > 1:
+        return Finding("flaky", why=f"alone, same data seed: {', '.join(alone)}")
+    if alone[0] == "failed":
+        if not passed:
+            return Finding("failing", why="fails alone, and failed in every run")
+        return _brittle_or_random(test, passed[0], prober)
+    replay = prober.repeated([*first.prefix, test], first.data_seed, test)
+    if all(o == "failed" for o in replay):
+        return _victim(test, list(first.prefix), first.data_seed, prober)
+    if any(o == "failed" for o in replay):
+        return Finding("flaky", why=f"its worker's sequence replayed: {', '.join(replay)}")
+    if first.workers > 1 and shared:
+        return Finding("parallel_unsafe", why=f"fails only beside other workers; {shared}")
+    return Finding("flaky", why="fails only beside other workers, and no shared resource was seen")
+
+
+def _victim(test: str, prefix: list[str], seed: int, prober: Prober) -> Finding:
+    groups: list[list[str]] = []
+    remaining = list(prefix)
+    while remaining and len(groups) < MAX_GROUPS:
+        if prober.outcome([*remaining, test], seed, test) != "failed":
+            break
+        group = ddmin(remaining, lambda s: prober.outcome([*s, test], seed, test) == "failed")
+        groups.append(group)
+        remaining = [t for t in remaining if t not in group]
+    polluters = [t for group in groups for t in group]
+    kinds = ", ".join(" + ".join(g) if len(g) > 1 else g[0] for g in groups)
+    return Finding(
+        "order_dependent",
+        polluters=polluters,
+        groups=groups,
+        why=f"passes alone, fails after: {kinds}" if groups else "passes alone",
+    )
+
+
+def _brittle_or_random(test: str, passed: Observation, prober: Prober) -> Finding:
+    alone = prober.outcome([test], passed.data_seed, test)
+    if alone == "passed":
+        return Finding(
+            "flaky",
+            why=f"its outcome follows the random data: fails with data seed "
+            f"{passed.data_seed} only when another seed fails too; passes alone with "
+            f"seed {passed.data_seed}",
+        )
+    prefix = list(passed.prefix)
+    if prober.outcome([*prefix, test], passed.data_seed, test) != "passed":
+        return Finding("flaky", why="fails alone, passed once, and does not pass again")
+    setters = ddmin(
+        prefix, lambda s: prober.outcome([*s, test], passed.data_seed, test) == "passed"
+    )
+    return Finding(
+        "order_dependent",
+        state_setters=setters,
+        why=f"fails alone, passes after: {', '.join(setters)}",
+    )

@@ -1,0 +1,204 @@
+"""The pytest side of ``optikit audit-parallel``: who ran what, in which order, and what it
+left behind (``--audit-log PATH``).
+
+On the controller, reports arrive from each xdist worker in the order that worker ran its
+tests, so one list per worker is that worker's exact sequence: no terminal output is parsed.
+Where tests run, each test's side effects are taken from the interpreter itself: files
+opened for writing, removed or renamed outside pytest's tmp dirs (``sys.addaudithook``),
+environment variables, the working directory, and module-level values of the project's own
+modules that it changed and did not restore. They ride
+to the controller on the teardown report. ``--audit-data-seed N`` reseeds ``random`` (and
+numpy, when imported) before every test, so the random data a test sees does not depend on
+the order seed pytest-randomly shuffles with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures_lib.atomic import write_text_atomic
+
+IGNORED_PARTS = ("/pytest-of-", "/__pycache__/", "/.pytest_cache/", "/.test_cache/", "/.optikit/")
+WRITE_EVENTS = frozenset({"os.remove", "os.rename", "os.rmdir", "os.mkdir", "shutil.rmtree"})
+
+
+class SideEffects:
+    """One test's writes outside pytest's tmp dirs, gathered by an audit hook.
+
+    An audit hook can never be removed, so one is installed per process and does nothing
+    while no test is being watched.
+    """
+
+    _installed = False
+    current: set[str] | None = None
+
+    @classmethod
+    def install(cls) -> None:
+        if not cls._installed:
+            sys.addaudithook(cls._hook)
+            cls._installed = True
+
+    @classmethod
+    def _hook(cls, event: str, args: tuple[Any, ...]) -> None:
+        written = cls.current
+        if written is None:
+            return
+        if event == "open":
+            path, mode, flags = args
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+            )
+            if writing and isinstance(path, str | bytes | os.PathLike):
+                _note(written, path)
+        elif event in WRITE_EVENTS and args and isinstance(args[0], str | bytes | os.PathLike):
+            _note(written, args[0])
+
+
+def _note(written: set[str], path: str | bytes | os.PathLike[Any]) -> None:
+    text = os.path.abspath(os.fsdecode(path))
+    if not any(part in text for part in IGNORED_PARTS):
+        written.add(text)
+
+
+PLAIN = (dict, list, set, tuple, str, int, float, bool, type(None))
+
+
+def module_state(root: str) -> dict[str, str]:
+    """A short text of each plain module-level value in the project's own modules."""
+    state: dict[str, str] = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None) or ""
+        if not path.startswith(root) or "site-packages" in path:
+            continue
+        for attribute, value in list(vars(module).items()):
+            if attribute.startswith("__") or not isinstance(value, PLAIN):
+                continue
+            state[f"{name}.{attribute}"] = _short(value)
+    return state
+
+
+def _short(value: object) -> str:
+    if isinstance(value, dict | list | set | tuple) and len(value) > 200:
+        return f"<{type(value).__name__} of {len(value)}>"
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class EvidenceCollector:
+    """Where tests run: what each test changed in the process and on disk."""
+
+    def __init__(self, data_seed: int | None, root: Path) -> None:
+        self.data_seed = data_seed
+        self.root = str(root)
+        self.environ: dict[str, str] = {}
+        self.cwd = ""
+        self.state: dict[str, str] = {}
+        SideEffects.install()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.environ, self.cwd = dict(os.environ), os.getcwd()
+        self.state = module_state(self.root)
+        SideEffects.current = set()
+        if self.data_seed is not None:
+            reseed(self.data_seed)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown" or SideEffects.current is None:
+            return
+        written, SideEffects.current = SideEffects.current, None
+        found = evidence(written, self.environ, self.cwd)
+        after = module_state(self.root)
+        leaked = {k: v for k, v in after.items() if k in self.state and self.state[k] != v}
+        if leaked:
+            found["state"] = leaked
+        report.optikit_audit = found  # type: ignore[attr-defined]
+
+
+def reseed(seed: int) -> None:
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed % 2**32)
+
+
+def evidence(written: set[str], environ: dict[str, str], cwd: str) -> dict[str, Any]:
+    """What is different now from before the test, in plain JSON values."""
+    now = os.environ
+    changed = {k: v for k, v in now.items() if environ.get(k) != v}
+    removed = sorted(k for k in environ if k not in now)
+    found: dict[str, Any] = {}
+    if written:
+        found["files"] = sorted(written)
+    if changed or removed:
+        found["env"] = {**changed, **dict.fromkeys(removed)}
+    if os.getcwd() != cwd:
+        found["cwd"] = os.getcwd()
+    return found
+
+
+class SequenceLog:
+    """On the controller (or the only process): each worker's sequence, written at the end."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.workers: dict[str, list[list[str]]] = {}
+        self.outcomes: dict[str, str] = {}
+        self.evidence: dict[str, dict[str, Any]] = {}
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        node = vars(report).get("node")
+        worker = node.gateway.id if node is not None else "main"
+        nodeid = report.nodeid
+        if report.when == "setup":
+            self.workers.setdefault(worker, []).append([nodeid, "passed"])
+        entry = self.workers.get(worker, [[nodeid, "passed"]])[-1]
+        if report.failed:
+            entry[1] = "failed"
+        elif report.skipped and entry[1] == "passed":
+            entry[1] = "skipped"
+        found = vars(report).get("optikit_audit")
+        if found:
+            self.evidence[nodeid] = found
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        data = {"workers": self.workers, "evidence": self.evidence, "exitstatus": int(exitstatus)}
+        write_text_atomic(self.path, json.dumps(data), durable=False)
+
+
+class FixedOrder:
+    """``--audit-order FILE``: run exactly these node ids, in this order, in one process."""
+
+    def __init__(self, path: Path) -> None:
+        self.order = path.read_text(encoding="utf-8").split("\n")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        by_id = {item.nodeid: item for item in items}
+        chosen = [by_id[nodeid] for nodeid in self.order if nodeid in by_id]
+        kept = set(map(id, chosen))
+        config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept])
+        items[:] = chosen
+
+
+def register(config: pytest.Config) -> None:
+    """Called by optikit's plugin when ``--audit-log`` is given."""
+    seed = config.getoption("audit_data_seed")
+    collector = EvidenceCollector(seed, config.rootpath)
+    config.pluginmanager.register(collector, "optikit-audit-evidence")
+    if config.getoption("audit_order"):
+        config.pluginmanager.register(FixedOrder(Path(config.getoption("audit_order"))))
+    if not hasattr(config, "workerinput"):
+        log = SequenceLog(Path(config.getoption("audit_log")))
+        config.pluginmanager.register(log, "optikit-audit-log")
