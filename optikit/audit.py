@@ -172,7 +172,7 @@ def _classify(pytest: Pytest, state: AuditState, deadline: float, progress: Prog
         if not any(o.outcome == "failed" for o in seen) or nodeid in state.findings:
             continue
         try:
-            finding = classify(nodeid, seen, prober, "; ".join(shared.get(nodeid, [])) or None)
+            finding = classify(nodeid, seen, prober, bool(shared.get(nodeid)))
         except TimeoutError:
             state.stopped = "--max-time reached while classifying"
             break

@@ -94,8 +94,8 @@ def ddmin(items: list[str], reproduces: Callable[[list[str]], bool]) -> list[str
     return items
 
 
-def classify(test: str, seen: list[Observation], prober: Prober, shared: str | None) -> Finding:
-    """``shared`` names a resource the test shares with another (evidence), if one was seen."""
+def classify(test: str, seen: list[Observation], prober: Prober, shared: bool) -> Finding:
+    """``shared``: the evidence shows a resource the test shares with another test."""
     failed = [o for o in seen if o.outcome == "failed"]
     passed = [o for o in seen if o.outcome == "passed"]
     first = failed[0]
@@ -105,26 +105,35 @@ def classify(test: str, seen: list[Observation], prober: Prober, shared: str | N
     if alone[0] == "failed":
         if not passed:
             return Finding("failing", why="fails alone, and failed in every run")
-        return _brittle_or_random(test, passed[0], prober)
+        return _brittle_or_random(test, first, passed[0], prober)
     replay = prober.repeated([*first.prefix, test], first.data_seed, test)
     if all(o == "failed" for o in replay):
-        return _victim(test, list(first.prefix), first.data_seed, prober)
+        return _victim(test, failed, prober)
     if any(o == "failed" for o in replay):
         return Finding("flaky", why=f"its worker's sequence replayed: {', '.join(replay)}")
     if first.workers > 1 and shared:
-        return Finding("parallel_unsafe", why=f"fails only beside other workers; {shared}")
+        return Finding(
+            "parallel_unsafe",
+            why="fails only beside other workers, never in its worker's sequence replayed alone",
+        )
     return Finding("flaky", why="fails only beside other workers, and no shared resource was seen")
 
 
-def _victim(test: str, prefix: list[str], seed: int, prober: Prober) -> Finding:
+def _victim(test: str, failed: list[Observation], prober: Prober) -> Finding:
+    """Polluters from every failing run's prefix: one run's worker may have run only one of
+    several polluters before the victim."""
     groups: list[list[str]] = []
-    remaining = list(prefix)
-    while remaining and len(groups) < MAX_GROUPS:
-        if prober.outcome([*remaining, test], seed, test) != "failed":
-            break
-        group = ddmin(remaining, lambda s: prober.outcome([*s, test], seed, test) == "failed")
-        groups.append(group)
-        remaining = [t for t in remaining if t not in group]
+    for observation in failed:
+        seed = observation.data_seed
+        remaining = [t for t in observation.prefix if not any(t in g for g in groups)]
+        while remaining and len(groups) < MAX_GROUPS:
+            if prober.outcome([*remaining, test], seed, test) != "failed":
+                break
+            group = ddmin(
+                remaining, lambda s, seed=seed: prober.outcome([*s, test], seed, test) == "failed"
+            )
+            groups.append(group)
+            remaining = [t for t in remaining if t not in group]
     polluters = [t for group in groups for t in group]
     kinds = ", ".join(" + ".join(g) if len(g) > 1 else g[0] for g in groups)
     return Finding(
@@ -135,14 +144,15 @@ def _victim(test: str, prefix: list[str], seed: int, prober: Prober) -> Finding:
     )
 
 
-def _brittle_or_random(test: str, passed: Observation, prober: Prober) -> Finding:
+def _brittle_or_random(
+    test: str, failed: Observation, passed: Observation, prober: Prober
+) -> Finding:
     alone = prober.outcome([test], passed.data_seed, test)
     if alone == "passed":
         return Finding(
             "flaky",
-            why=f"its outcome follows the random data: fails with data seed "
-            f"{passed.data_seed} only when another seed fails too; passes alone with "
-            f"seed {passed.data_seed}",
+            why=f"alone it fails with data seed {failed.data_seed} and passes with "
+            f"{passed.data_seed}: its outcome follows the random data, not the order",
         )
     prefix = list(passed.prefix)
     if prober.outcome([*prefix, test], passed.data_seed, test) != "passed":

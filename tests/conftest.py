@@ -18,6 +18,9 @@ EXAMPLE = REPO / "examples" / "clinic"
 
 pytest_plugins = ["pytester"]
 
+# A suite with planted flakes for the auditor's tests: copied and audited, never run here.
+collect_ignore = ["planted_suite"]
+
 RunSuite = Callable[..., subprocess.CompletedProcess[str]]
 
 
