@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 Probe = Callable[[Sequence[str], int], dict[str, str]]
 """Run these node ids in this order in one process with this data seed; their outcomes."""
@@ -129,9 +130,7 @@ def _victim(test: str, failed: list[Observation], prober: Prober) -> Finding:
         while remaining and len(groups) < MAX_GROUPS:
             if prober.outcome([*remaining, test], seed, test) != "failed":
                 break
-            group = ddmin(
-                remaining, lambda s, seed=seed: prober.outcome([*s, test], seed, test) == "failed"
-            )
+            group = ddmin(remaining, partial(_fails_after, prober, test, seed))
             groups.append(group)
             remaining = [t for t in remaining if t not in group]
     polluters = [t for group in groups for t in group]
@@ -142,6 +141,10 @@ def _victim(test: str, failed: list[Observation], prober: Prober) -> Finding:
         groups=groups,
         why=f"passes alone, fails after: {kinds}" if groups else "passes alone",
     )
+
+
+def _fails_after(prober: Prober, test: str, seed: int, sequence: list[str]) -> bool:
+    return prober.outcome([*sequence, test], seed, test) == "failed"
 
 
 def _brittle_or_random(
