@@ -11,7 +11,6 @@ an audit stopped by --max-time, Ctrl-C or a crash keeps what it had.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,38 +102,38 @@ def run_audit(
     runs: int,
     workers: str | int,
     seed: int,
-    deadline: float,
     progress: Progress,
     save: Callable[[AuditState], None],
 ) -> AuditState:
+    """``pytest.deadline`` bounds the whole audit; whatever is known by then is kept."""
     state = AuditState(workers)
+    phase = "running the suite"
     try:
         for index in range(runs):
-            if time.monotonic() >= deadline:
-                state.stopped = f"--max-time reached after {index} of {runs} runs"
-                break
             order_seed = None if index == 0 else seed + index
             result = pytest.run(RunSpec(order_seed, seed + index, workers))
             state.seeds.append(order_seed)
             state.results.append(result)
             save(state)
             progress("run", state)
-        _follow_evidence(pytest, state, seed, deadline)
+        phase = "following the evidence"
+        _follow_evidence(pytest, state, seed)
+        phase = "classifying"
         progress("classifying", state)
-        _classify(pytest, state, deadline, progress)
+        _classify(pytest, state, progress)
+    except TimeoutError:
+        state.stopped = f"--max-time reached while {phase} ({len(state.results)} of {runs} runs)"
     except KeyboardInterrupt:
-        state.stopped = "interrupted (Ctrl-C)"
+        state.stopped = f"interrupted (Ctrl-C) while {phase}"
     save(state)
     return state
 
 
-def _follow_evidence(pytest: Pytest, state: AuditState, seed: int, deadline: float) -> None:
+def _follow_evidence(pytest: Pytest, state: AuditState, seed: int) -> None:
     """Targeted runs where the evidence points, which random orders reach only by luck."""
     evidence = state.evidence()
     everything = list(_suite_order(state))
     for nodeid, found in evidence.items():
-        if time.monotonic() >= deadline:
-            return
         if found.get("state") or found.get("env") or found.get("cwd"):
             rest = [t for t in everything if t != nodeid]
             state.targeted.append(pytest.run(RunSpec(None, seed, 0, (nodeid, *rest))))
@@ -144,8 +143,6 @@ def _follow_evidence(pytest: Pytest, state: AuditState, seed: int, deadline: flo
             writers.setdefault(path, set()).add(nodeid)
     for tests in {tuple(sorted(t)) for t in writers.values() if len(t) == 2}:
         for _ in range(SIDE_BY_SIDE):
-            if time.monotonic() >= deadline:
-                return
             result = pytest.run(RunSpec(None, seed, 2, tests))
             state.targeted.append(result)
             if result.failed():
@@ -160,10 +157,8 @@ def _suite_order(state: AuditState) -> Sequence[str]:
     return [t for tests in first.workers.values() for t, _ in tests]
 
 
-def _classify(pytest: Pytest, state: AuditState, deadline: float, progress: Progress) -> None:
+def _classify(pytest: Pytest, state: AuditState, progress: Progress) -> None:
     def probe(sequence: Sequence[str], data_seed: int) -> dict[str, str]:
-        if time.monotonic() >= deadline:
-            raise TimeoutError
         return pytest.run(RunSpec(None, data_seed, 0, tuple(sequence))).outcomes()
 
     prober = Prober(probe)
@@ -171,12 +166,7 @@ def _classify(pytest: Pytest, state: AuditState, deadline: float, progress: Prog
     for nodeid, seen in sorted(state.observations().items()):
         if not any(o.outcome == "failed" for o in seen) or nodeid in state.findings:
             continue
-        try:
-            finding = classify(nodeid, seen, prober, bool(shared.get(nodeid)))
-        except TimeoutError:
-            state.stopped = "--max-time reached while classifying"
-            break
-        state.findings[nodeid] = finding
+        state.findings[nodeid] = classify(nodeid, seen, prober, bool(shared.get(nodeid)))
         state.probes = prober.count
         progress("classified", state)
 

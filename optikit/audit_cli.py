@@ -82,7 +82,7 @@ def audit_parallel(
     budget = parse_duration(max_time)
     total = runs or config.audit.runs
     chosen_workers: str | int = workers or config.audit.workers
-    pytest = Pytest(config.root, tuple(paths), tuple(extra), timeout=budget)
+    pytest = Pytest(config.root, tuple(paths), tuple(extra), time.monotonic() + budget)
     destination = output if output.is_absolute() else config.root / output
 
     def save(state: AuditState) -> None:
@@ -114,11 +114,16 @@ def audit_parallel(
             runs=total,
             workers=chosen_workers,
             seed=seed,
-            deadline=time.monotonic() + budget,
             progress=progress,
             save=save,
         )
     data = report(state)
+    if state.results and all(r.crash for r in state.results):
+        raise OptikitError(
+            f"pytest could not run the suite ({state.results[0].crash}); "
+            "fix that, then audit again",
+            config.root,
+        )
     (render_markdown if markdown else render_tables)(data)
     console.print(f"Report: {escape(str(destination))}")
     if state.stopped:

@@ -25,7 +25,7 @@ import pytest
 
 from fixtures_lib.atomic import write_text_atomic
 
-IGNORED_PARTS = ("/pytest-of-", "/__pycache__/", "/.pytest_cache/", "/.test_cache/", "/.optikit/")
+IGNORED_PARTS = ("/__pycache__/", "/.pytest_cache/", "/.test_cache/", "/.optikit/")
 WRITE_EVENTS = frozenset({"os.remove", "os.rename", "os.rmdir", "os.mkdir", "shutil.rmtree"})
 
 
@@ -38,6 +38,7 @@ class SideEffects:
 
     _installed = False
     current: set[str] | None = None
+    tmp_root = "\0"  # the session's basetemp: what tests write there is theirs alone
 
     @classmethod
     def install(cls) -> None:
@@ -56,15 +57,15 @@ class SideEffects:
                 isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
             )
             if writing and isinstance(path, str | bytes | os.PathLike):
-                _note(written, path)
+                cls._note(written, path)
         elif event in WRITE_EVENTS and args and isinstance(args[0], str | bytes | os.PathLike):
-            _note(written, args[0])
+            cls._note(written, args[0])
 
-
-def _note(written: set[str], path: str | bytes | os.PathLike[Any]) -> None:
-    text = os.path.abspath(os.fsdecode(path))
-    if not any(part in text for part in IGNORED_PARTS):
-        written.add(text)
+    @classmethod
+    def _note(cls, written: set[str], path: str | bytes | os.PathLike[Any]) -> None:
+        text = os.path.abspath(os.fsdecode(path))
+        if not text.startswith(cls.tmp_root) and not any(p in text for p in IGNORED_PARTS):
+            written.add(text)
 
 
 PLAIN = (dict, list, set, tuple, str, int, float, bool, type(None))
@@ -104,6 +105,10 @@ class EvidenceCollector:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if SideEffects.tmp_root == "\0":
+            factory = getattr(item.config, "_tmp_path_factory", None)  # pytest's tmp_path source
+            if factory is not None:
+                SideEffects.tmp_root = str(factory.getbasetemp())
         self.environ, self.cwd = dict(os.environ), os.getcwd()
         self.state = module_state(self.root)
         SideEffects.current = set()
@@ -132,9 +137,9 @@ def reseed(seed: int) -> None:
 
 def evidence(written: set[str], environ: dict[str, str], cwd: str) -> dict[str, Any]:
     """What is different now from before the test, in plain JSON values."""
-    now = os.environ
+    now = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}  # pytest's own
     changed = {k: v for k, v in now.items() if environ.get(k) != v}
-    removed = sorted(k for k in environ if k not in now)
+    removed = sorted(k for k in environ if k not in now and k != "PYTEST_CURRENT_TEST")
     found: dict[str, Any] = {}
     if written:
         found["files"] = sorted(written)

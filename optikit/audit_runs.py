@@ -8,9 +8,11 @@ a crash, kept with its exit code and the tail of its output.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +58,9 @@ class Pytest:
     root: Path
     paths: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
-    timeout: float | None = None
+    deadline: float = math.inf
+    """``time.monotonic()`` by which the audit must stop: a run still going then is killed,
+    and ``run`` raises ``TimeoutError``."""
 
     def command(self, spec: RunSpec, log: Path, order_file: Path | None) -> list[str]:
         # --rootdir: pytest would otherwise guess it from every existing path on the command
@@ -78,6 +82,9 @@ class Pytest:
         return command + list(self.extra)
 
     def run(self, spec: RunSpec) -> RunResult:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
         with tempfile.TemporaryDirectory(prefix="optikit-audit-") as scratch:
             log = Path(scratch) / "log.json"
             order_file = None
@@ -90,10 +97,10 @@ class Pytest:
                     cwd=self.root,
                     capture_output=True,
                     text=True,
-                    timeout=self.timeout,
+                    timeout=None if math.isinf(remaining) else remaining,
                 )
             except subprocess.TimeoutExpired:
-                return RunResult(spec, crash=f"stopped after {self.timeout:.0f} s")
+                raise TimeoutError from None
             if not log.exists():
                 tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
                 return RunResult(spec, crash=f"exit {done.returncode}: {' / '.join(tail)}")

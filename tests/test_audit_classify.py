@@ -1,0 +1,139 @@
+"""The auditor's reasoning over outcomes, with probes that simulate planted suites."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from optikit.audit_classify import Observation, Prober, classify, ddmin
+from optikit.audit_stats import clean_bound, wilson
+
+VICTIM = "t::victim"
+
+
+def suite_probe(
+    fails: Callable[[list[str], int], bool],
+) -> Callable[[Sequence[str], int], dict[str, str]]:
+    """A probe whose victim fails when ``fails(tests before it, data seed)``; others pass."""
+
+    def probe(sequence: Sequence[str], seed: int) -> dict[str, str]:
+        outcomes = dict.fromkeys(sequence, "passed")
+        if VICTIM in sequence:
+            before = list(sequence[: list(sequence).index(VICTIM)])
+            outcomes[VICTIM] = "failed" if fails(before, seed) else "passed"
+        return outcomes
+
+    return probe
+
+
+def seen(outcome: str, prefix: Sequence[str] = (), seed: int = 1, workers: int = 2) -> Observation:
+    return Observation(outcome, seed, tuple(prefix), workers)
+
+
+PREFIX = [f"t::other{i}" for i in range(12)]
+
+
+def test_ddmin_finds_a_single_polluter_in_few_probes() -> None:
+    calls: list[list[str]] = []
+
+    def reproduces(subset: list[str]) -> bool:
+        calls.append(subset)
+        return "t::other7" in subset
+
+    assert ddmin(PREFIX, reproduces) == ["t::other7"]
+    assert len(calls) <= 10
+
+
+def test_ddmin_keeps_a_whole_chain_in_order() -> None:
+    assert ddmin(PREFIX, lambda s: "t::other2" in s and "t::other9" in s) == [
+        "t::other2",
+        "t::other9",
+    ]
+
+
+def test_a_cleaner_is_never_named_a_polluter() -> None:
+    """p1 pollutes, c cleans what p1 left, p2 pollutes again: in this run it is p2's fault."""
+
+    def pollutes(before: list[str], seed: int) -> bool:
+        dirty = False
+        for test in before:
+            dirty = test in {"t::p1", "t::p2"} or (dirty and test != "t::c")
+        return dirty
+
+    prober = Prober(suite_probe(pollutes))
+    finding = classify(VICTIM, [seen("failed", ["t::p1", "t::c", "t::p2"])], prober, shared=False)
+    assert finding.classification == "order_dependent"
+    assert finding.polluters == ["t::p2"]
+
+
+def test_two_polluters_are_both_found_across_runs() -> None:
+    prober = Prober(suite_probe(lambda before, seed: bool({"t::a", "t::b"} & set(before))))
+    observations = [
+        seen("failed", ["t::x", "t::a"]),
+        seen("failed", ["t::b", "t::y"]),
+        seen("passed"),
+    ]
+    finding = classify(VICTIM, observations, prober, shared=False)
+    assert finding.classification == "order_dependent"
+    assert sorted(finding.polluters) == ["t::a", "t::b"]
+    assert finding.groups == [["t::a"], ["t::b"]]
+
+
+def test_fails_alone_and_never_passed_is_failing() -> None:
+    prober = Prober(suite_probe(lambda before, seed: True))
+    assert (
+        classify(VICTIM, [seen("failed"), seen("failed")], prober, shared=False).classification
+        == "failing"
+    )
+
+
+def test_fails_in_every_default_order_run_but_passes_alone_is_order_dependent() -> None:
+    prober = Prober(suite_probe(lambda before, seed: "t::other1" in before))
+    runs = [seen("failed", PREFIX) for _ in range(3)]
+    finding = classify(VICTIM, runs, prober, shared=False)
+    assert (finding.classification, finding.polluters) == ("order_dependent", ["t::other1"])
+
+
+def test_brittle_test_gets_its_state_setter() -> None:
+    prober = Prober(suite_probe(lambda before, seed: "t::setup" not in before))
+    observations = [seen("failed", ["t::x"]), seen("passed", ["t::y", "t::setup", "t::z"])]
+    finding = classify(VICTIM, observations, prober, shared=False)
+    assert (finding.classification, finding.state_setters) == ("order_dependent", ["t::setup"])
+
+
+def test_random_data_is_flaky_not_order_dependent() -> None:
+    prober = Prober(suite_probe(lambda before, seed: seed == 2))
+    observations = [seen("passed", ["t::a"], seed=1), seen("failed", ["t::b"], seed=2)]
+    finding = classify(VICTIM, observations, prober, shared=False)
+    assert finding.classification == "flaky"
+    assert "random data" in finding.why
+
+
+def test_different_outcomes_alone_is_flaky() -> None:
+    outcomes = iter(["failed", "passed", "failed"] * 5)
+    prober = Prober(lambda sequence, seed: {VICTIM: next(outcomes)})
+    assert classify(VICTIM, [seen("failed")], prober, shared=False).classification == "flaky"
+
+
+@pytest.mark.parametrize(("shared", "expected"), [(True, "parallel_unsafe"), (False, "flaky")])
+def test_fails_only_beside_other_workers(shared: bool, expected: str) -> None:
+    prober = Prober(suite_probe(lambda before, seed: False))
+    finding = classify(VICTIM, [seen("failed", ["t::a"], workers=2)], prober, shared=shared)
+    assert finding.classification == expected
+
+
+def test_prober_runs_each_sequence_once_unless_asked_fresh() -> None:
+    prober = Prober(suite_probe(lambda before, seed: False))
+    prober.outcome(["t::a", VICTIM], 1, VICTIM)
+    prober.outcome(["t::a", VICTIM], 1, VICTIM)
+    prober.repeated([VICTIM], 1, VICTIM)
+    assert prober.count == 4
+
+
+def test_wilson_interval_and_the_bound_clean_runs_support() -> None:
+    low, high = wilson(1, 10)
+    assert (round(low, 3), round(high, 3)) == (0.018, 0.404)
+    assert wilson(0, 100)[0] == 0.0
+    assert clean_bound(100) < 0.03
+    assert clean_bound(100) == pytest.approx(0.0295, abs=1e-4)

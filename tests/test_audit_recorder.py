@@ -1,0 +1,97 @@
+"""The auditor's pytest side, in real pytest runs: sequences per xdist worker, side effects,
+the data seed, and fixed-order probes."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+import pytest
+
+SUITE = textwrap.dedent("""\
+    import os
+    import random
+    from pathlib import Path
+
+    STATE = {"mode": "fresh"}
+    DRAWS = []
+
+    def test_leaks():
+        STATE["mode"] = "dirty"
+        os.environ["OPTIKIT_AUDIT_TEST"] = "1"
+
+    def test_writes():
+        Path(__file__).with_name("out.txt").write_text("x")
+
+    def test_draws():
+        DRAWS.append(random.random())
+
+    def test_fails():
+        assert STATE["mode"] == "fresh"
+    """)
+
+
+def run(pytester: pytest.Pytester, *args: str) -> dict[str, Any]:
+    """The suite in a subprocess, in file order unless ``args`` turn randomly on."""
+    pytester.makepyfile(test_audited=SUITE)
+    log = pytester.path / "log.json"
+    order = () if "randomly" in args else ("-p", "no:randomly")
+    pytester.runpytest_subprocess(*order, "--audit-log", str(log), *args)
+    data: dict[str, Any] = json.loads(log.read_text())
+    return data
+
+
+def test_each_worker_sequence_and_outcome_under_xdist(pytester: pytest.Pytester) -> None:
+    data = run(pytester, "-n", "2")
+    assert set(data["workers"]) == {"gw0", "gw1"}
+    ran = [t for tests in data["workers"].values() for t, _ in tests]
+    names = ("test_leaks", "test_writes", "test_draws", "test_fails")
+    assert sorted(ran) == sorted(f"test_audited.py::{n}" for n in names)
+    outcomes = {t: o for tests in data["workers"].values() for t, o in tests}
+    assert outcomes["test_audited.py::test_writes"] == "passed"
+    assert data["exitstatus"] in (0, 1)
+
+
+def test_side_effects_are_recorded_per_test(pytester: pytest.Pytester) -> None:
+    data = run(pytester, "-p", "no:xdist")
+    evidence = data["evidence"]
+    leaks = evidence["test_audited.py::test_leaks"]
+    assert leaks["env"] == {"OPTIKIT_AUDIT_TEST": "1"}
+    assert leaks["state"] == {"test_audited.STATE": "{'mode': 'dirty'}"}
+    assert evidence["test_audited.py::test_writes"]["files"] == [str(pytester.path / "out.txt")]
+    assert "test_audited.py::test_fails" not in evidence
+    assert data["workers"]["main"][-1] == ["test_audited.py::test_fails", "failed"]
+
+
+def test_fixed_order_runs_exactly_the_listed_tests(pytester: pytest.Pytester) -> None:
+    order = pytester.path / "order.txt"
+    order.write_text("test_audited.py::test_fails\ntest_audited.py::test_leaks")
+    data = run(
+        pytester, "-p", "no:xdist", "--audit-order", str(order), f"--rootdir={pytester.path}"
+    )
+    assert data["workers"]["main"] == [
+        ["test_audited.py::test_fails", "passed"],
+        ["test_audited.py::test_leaks", "passed"],
+    ]
+
+
+def test_the_data_seed_fixes_random_data_whatever_the_order(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        "import json\n"
+        "def pytest_sessionfinish(session):\n"
+        "    import test_audited\n"
+        "    open('draws.json', 'w').write(json.dumps(test_audited.DRAWS))\n"
+    )
+    shuffled = ("-p", "randomly", "--randomly-seed=5", "--randomly-dont-reset-seed")
+    draws = []
+    for order in (
+        (),
+        shuffled,
+        ("-p", "randomly", "--randomly-seed=9", "--randomly-dont-reset-seed"),
+    ):
+        run(pytester, "-p", "no:xdist", "--audit-data-seed", "7", *order)
+        draws.append(json.loads((pytester.path / "draws.json").read_text()))
+    assert draws[0] == draws[1] == draws[2]
+    run(pytester, "-p", "no:xdist", "--audit-data-seed", "8")
+    assert json.loads((pytester.path / "draws.json").read_text()) != draws[0]
