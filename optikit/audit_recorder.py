@@ -153,8 +153,9 @@ def evidence(written: set[str], environ: dict[str, str], cwd: str) -> dict[str, 
 class SequenceLog:
     """On the controller (or the only process): each worker's sequence, written at the end."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, loadgroup: bool) -> None:
         self.path = path
+        self.loadgroup = loadgroup  # xdist then appends "@group" to grouped tests' node ids
         self.workers: dict[str, list[list[str]]] = {}
         self.outcomes: dict[str, str] = {}
         self.evidence: dict[str, dict[str, Any]] = {}
@@ -163,7 +164,7 @@ class SequenceLog:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         node = vars(report).get("node")
         worker = node.gateway.id if node is not None else "main"
-        nodeid = report.nodeid
+        nodeid = report.nodeid.rsplit("@", 1)[0] if self.loadgroup else report.nodeid
         if report.when == "setup":
             self.workers.setdefault(worker, []).append([nodeid, "passed"])
         entry = self.workers.get(worker, [[nodeid, "passed"]])[-1]
@@ -205,5 +206,6 @@ def register(config: pytest.Config) -> None:
     if config.getoption("audit_order"):
         config.pluginmanager.register(FixedOrder(Path(config.getoption("audit_order"))))
     if not hasattr(config, "workerinput"):
-        log = SequenceLog(Path(config.getoption("audit_log")))
+        loadgroup = config.getoption("dist", "no") == "loadgroup"
+        log = SequenceLog(Path(config.getoption("audit_log")), loadgroup)
         config.pluginmanager.register(log, "optikit-audit-log")

@@ -24,6 +24,7 @@ MARKERS = {
 }
 
 config_key = pytest.StashKey[OptikitConfig]()
+SERIAL_GROUP = "optikit-serial"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -90,6 +91,17 @@ def pytest_configure(config: pytest.Config) -> None:
         from optikit import audit_recorder
 
         audit_recorder.register(config)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup``, every ``serial`` test joins one xdist group, so one worker
+    runs them one after another and no two ever run at the same time."""
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    for item in items:
+        if item.get_closest_marker("serial") is not None:
+            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
 
 
 def optikit_config(config: pytest.Config) -> OptikitConfig:

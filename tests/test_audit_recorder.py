@@ -95,3 +95,20 @@ def test_the_data_seed_fixes_random_data_whatever_the_order(pytester: pytest.Pyt
     assert draws[0] == draws[1] == draws[2]
     run(pytester, "-p", "no:xdist", "--audit-data-seed", "8")
     assert json.loads((pytester.path / "draws.json").read_text()) != draws[0]
+
+
+def test_serial_tests_share_one_worker_under_loadgroup(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_serial="import pytest\n\n"
+        + "".join(f"@pytest.mark.serial\ndef test_serial_{n}():\n    pass\n\n" for n in range(6))
+        + "".join(f"def test_free_{n}():\n    pass\n\n" for n in range(6))
+    )
+    log = pytester.path / "log.json"
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-n", "2", "--dist", "loadgroup", "--audit-log", str(log)
+    )
+    result.assert_outcomes(passed=12)
+    workers = json.loads(log.read_text())["workers"]
+    serial = {w for w, tests in workers.items() for t, _ in tests if "::test_serial_" in t}
+    assert len(serial) == 1
+    assert all("@" not in t for tests in workers.values() for t, _ in tests)
