@@ -164,7 +164,9 @@ class SequenceLog:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         node = vars(report).get("node")
         worker = node.gateway.id if node is not None else "main"
-        nodeid = report.nodeid.rsplit("@", 1)[0] if self.loadgroup else report.nodeid
+        nodeid = report.nodeid
+        if self.loadgroup and nodeid.rfind("@") > nodeid.rfind("]"):  # xdist's own rule
+            nodeid = nodeid.rsplit("@", 1)[0]
         if report.when == "setup":
             self.workers.setdefault(worker, []).append([nodeid, "passed"])
         entry = self.workers.get(worker, [[nodeid, "passed"]])[-1]

@@ -14,6 +14,7 @@ from fixtures_lib.cache_session import CacheSettings
 from fixtures_lib.cache_session import settings_key as cache_settings_key
 from fixtures_lib.llm_plugin import settings_key as llm_settings_key
 from fixtures_lib.llm_settings import LLMSettings
+from optikit import serial_lock
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
 
@@ -24,7 +25,6 @@ MARKERS = {
 }
 
 config_key = pytest.StashKey[OptikitConfig]()
-SERIAL_GROUP = "optikit-serial"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[llm_settings_key] = LLMSettings(
         settings.path(settings.llm.cassette_dir), settings.llm.hosts, settings.llm.volatile_fields
     )
+    serial_lock.register(config)
     if config.getoption("track_performance"):
         # imported here: a session without the flag should not pay for the tracker's imports
         from optikit import tracker
@@ -91,17 +92,6 @@ def pytest_configure(config: pytest.Config) -> None:
         from optikit import audit_recorder
 
         audit_recorder.register(config)
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup``, every ``serial`` test joins one xdist group, so one worker
-    runs them one after another and no two ever run at the same time."""
-    if config.getoption("dist", "no") != "loadgroup":
-        return
-    for item in items:
-        if item.get_closest_marker("serial") is not None:
-            item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
 
 
 def optikit_config(config: pytest.Config) -> OptikitConfig:

@@ -35,8 +35,8 @@ def fake_llm() -> Iterator[FakeLLMServer]:
 def run_example_suite() -> RunSuite:
     """Run pytest on the example suite in a fresh process, as its team would.
 
-    Tests that use this share hard-coded /tmp paths through the example, so they are kept on
-    one xdist worker with ``@pytest.mark.xdist_group("example_suite")``.
+    Tests that use this share hard-coded /tmp paths through the example, so they run one at a
+    time: ``@pytest.mark.serial`` (optikit's lock, shared by the xdist workers).
     """
 
     def run(

@@ -3,6 +3,7 @@ the data seed, and fixed-order probes."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import textwrap
 from typing import Any
@@ -97,18 +98,22 @@ def test_the_data_seed_fixes_random_data_whatever_the_order(pytester: pytest.Pyt
     assert json.loads((pytester.path / "draws.json").read_text()) != draws[0]
 
 
-def test_serial_tests_share_one_worker_under_loadgroup(pytester: pytest.Pytester) -> None:
+def test_serial_tests_never_overlap_under_xdist(pytester: pytest.Pytester) -> None:
+    """Each serial test notes when it starts and ends; no interval may overlap another."""
+    body = (
+        "    start = time.monotonic()\n"
+        "    time.sleep(0.05)  # long enough that two unguarded tests would overlap\n"
+        "    with open(LOG, 'a') as f:\n"
+        "        f.write(f'{start} {time.monotonic()}\\n')\n"
+    )
     pytester.makepyfile(
-        test_serial="import pytest\n\n"
-        + "".join(f"@pytest.mark.serial\ndef test_serial_{n}():\n    pass\n\n" for n in range(6))
-        + "".join(f"def test_free_{n}():\n    pass\n\n" for n in range(6))
+        test_serial="import time\nimport pytest\n\n"
+        f"LOG = {str(pytester.path / 'spans.txt')!r}\n\n"
+        + "".join(f"@pytest.mark.serial\ndef test_serial_{n}():\n{body}\n" for n in range(8))
     )
-    log = pytester.path / "log.json"
-    result = pytester.runpytest_subprocess(
-        "-p", "no:randomly", "-n", "2", "--dist", "loadgroup", "--audit-log", str(log)
-    )
-    result.assert_outcomes(passed=12)
-    workers = json.loads(log.read_text())["workers"]
-    serial = {w for w, tests in workers.items() for t, _ in tests if "::test_serial_" in t}
-    assert len(serial) == 1
-    assert all("@" not in t for tests in workers.values() for t, _ in tests)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-n", "2")
+    result.assert_outcomes(passed=8)
+    lines = (pytester.path / "spans.txt").read_text().splitlines()
+    spans = sorted(tuple(map(float, line.split())) for line in lines)
+    assert len(spans) == 8
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans))

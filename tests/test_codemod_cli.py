@@ -145,7 +145,7 @@ def test_apply_refuses_a_file_edited_since_the_dry_run(tmp_path: Path) -> None:
     assert path.read_text() == "def test_a():\n    assert True\n"
 
 
-@pytest.mark.xdist_group("example_suite")
+@pytest.mark.serial
 def test_all_codemods_on_a_copy_of_the_example_suite(
     example_copy: Path, run_example_suite: RunSuite
 ) -> None:
