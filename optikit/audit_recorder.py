@@ -24,8 +24,9 @@ from typing import Any
 import pytest
 
 from fixtures_lib.atomic import write_text_atomic
+from optikit.config import OptikitConfig
 
-IGNORED_PARTS = ("/__pycache__/", "/.pytest_cache/", "/.test_cache/", "/.optikit/")
+IGNORED_PARTS = ("/__pycache__", "/.pytest_cache")
 WRITE_EVENTS = frozenset({"os.remove", "os.rename", "os.rmdir", "os.mkdir", "shutil.rmtree"})
 
 
@@ -38,7 +39,9 @@ class SideEffects:
 
     _installed = False
     current: set[str] | None = None
-    tmp_root = "\0"  # the session's basetemp: what tests write there is theirs alone
+    # The session's basetemp (what tests write there is theirs alone) and optikit's own
+    # directories (the fixture cache is shared by design, and locked).
+    own: tuple[str, ...] = ()
 
     @classmethod
     def install(cls) -> None:
@@ -64,7 +67,7 @@ class SideEffects:
     @classmethod
     def _note(cls, written: set[str], path: str | bytes | os.PathLike[Any]) -> None:
         text = os.path.abspath(os.fsdecode(path))
-        if not text.startswith(cls.tmp_root) and not any(p in text for p in IGNORED_PARTS):
+        if not text.startswith(cls.own) and not any(p in text for p in IGNORED_PARTS):
             written.add(text)
 
 
@@ -95,9 +98,10 @@ def _short(value: object) -> str:
 class EvidenceCollector:
     """Where tests run: what each test changed in the process and on disk."""
 
-    def __init__(self, data_seed: int | None, root: Path) -> None:
+    def __init__(self, data_seed: int | None, root: Path, own: tuple[str, ...]) -> None:
         self.data_seed = data_seed
         self.root = str(root)
+        self.own = own
         self.environ: dict[str, str] = {}
         self.cwd = ""
         self.state: dict[str, str] = {}
@@ -105,10 +109,10 @@ class EvidenceCollector:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        if SideEffects.tmp_root == "\0":
+        if not SideEffects.own:
             factory = getattr(item.config, "_tmp_path_factory", None)  # pytest's tmp_path source
-            if factory is not None:
-                SideEffects.tmp_root = str(factory.getbasetemp())
+            basetemp = (str(factory.getbasetemp()),) if factory is not None else ()
+            SideEffects.own = (*basetemp, *self.own)
         self.environ, self.cwd = dict(os.environ), os.getcwd()
         self.state = module_state(self.root)
         SideEffects.current = set()
@@ -141,8 +145,10 @@ def evidence(written: set[str], environ: dict[str, str], cwd: str) -> dict[str, 
     changed = {k: v for k, v in now.items() if environ.get(k) != v}
     removed = sorted(k for k in environ if k not in now and k != "PYTEST_CURRENT_TEST")
     found: dict[str, Any] = {}
-    if written:
-        found["files"] = sorted(written)
+    if written:  # a directory and the file made in it are one resource: keep the file
+        found["files"] = sorted(
+            p for p in written if not any(o.startswith(p + os.sep) for o in written)
+        )
     if changed or removed:
         found["env"] = {**changed, **dict.fromkeys(removed)}
     if os.getcwd() != cwd:
@@ -200,10 +206,11 @@ class FixedOrder:
         items[:] = chosen
 
 
-def register(config: pytest.Config) -> None:
+def register(config: pytest.Config, settings: OptikitConfig) -> None:
     """Called by optikit's plugin when ``--audit-log`` is given."""
     seed = config.getoption("audit_data_seed")
-    collector = EvidenceCollector(seed, config.rootpath)
+    own = (str(settings.path(settings.cache.dir)), str(settings.root / ".optikit"))
+    collector = EvidenceCollector(seed, config.rootpath, own)
     config.pluginmanager.register(collector, "optikit-audit-evidence")
     if config.getoption("audit_order"):
         config.pluginmanager.register(FixedOrder(Path(config.getoption("audit_order"))))

@@ -91,7 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("audit_log"):
         from optikit import audit_recorder
 
-        audit_recorder.register(config)
+        audit_recorder.register(config, settings)
 
 
 def optikit_config(config: pytest.Config) -> OptikitConfig:
