@@ -13,11 +13,14 @@ Then each optikit capability that has landed takes its turn:
    ``optikit regression --confirm 2`` catching it (the commit also changes a cached fixture's
    declared input, so the cache rebuilds it rather than hiding the slowdown);
 5. codemods: ``optikit codemod replace-tmp``, ``rescope`` and ``mark-slow`` rewrite the tests
-   from step 1's measurements, and the suite, run as in step 1, shows the time saved.
+   from step 1's measurements, and the suite, run as in step 1, shows the time saved;
+6. audit: ``optikit audit-parallel`` on the unit and report tests finds the order-dependent
+   pair (with its polluter) and the /tmp race, and ``codemod mark-serial`` marks them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -252,6 +255,34 @@ def codemod_step(
     return before_wall, wall
 
 
+AUDITED = ("tests/test_units.py", "tests/test_reports.py")
+VICTIM = "tests/test_units.py::test_unknown_units_pass_through"
+POLLUTER = "tests/test_units.py::test_register_imperial_alias"
+
+
+def audit_step(project: Path, server: FakeLLMServer) -> bool:
+    """The audit, then mark-serial from its report; True when the planted pair was found."""
+    command = ("optikit", "audit-parallel", *AUDITED, "--runs", "3", "-n", "2")
+    with console.status(f"{' '.join(command)} (3 runs, then culprit searches) ..."):
+        audit = run(project, server, *command)
+    console.print(audit.stdout.rstrip(), markup=False, highlight=False)
+    if audit.returncode != 0:
+        console.print(audit.stderr, markup=False)
+        raise SystemExit("The audit failed on the example suite; that is a bug in the demo.")
+    report = json.loads((project / ".optikit" / "audit.json").read_text())
+    victim = report["tests"].get(VICTIM, {})
+    found = victim.get("classification") == "order_dependent" and POLLUTER in victim["polluters"]
+    console.print("[bold]$ optikit codemod mark-serial --apply[/]", highlight=False)
+    marked = run(project, server, "optikit", "codemod", "mark-serial", "--apply")
+    console.print(marked.stdout.rstrip(), markup=False, highlight=False)
+    verdict = "[bold green]found[/]" if found else "[bold red]missed[/]"
+    console.print(
+        f"The audit {verdict} the planted pair: {escape(VICTIM)} fails after "
+        f"{escape(POLLUTER)}. The serial tests now run one at a time under pytest -n."
+    )
+    return found
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="optikit-demo-") as scratch:
         project = Path(scratch) / "clinic"
@@ -280,6 +311,8 @@ def main() -> int:
             caught = gate_step(project, server)
             console.rule("[bold]5. Codemods: the fixes written into the tests")
             _, rewritten_wall = codemod_step(project, server, record, wall)
+            console.rule("[bold]6. Audit: order-dependent and parallel-unsafe tests")
+            audited = audit_step(project, server)
         console.rule("[bold]Summary")
         hot = record["fixtures"][0] if record["fixtures"] else None
         if hot is not None:
@@ -299,7 +332,11 @@ def main() -> int:
             f"- the codemods alone (no cache, live model): {wall:.1f} s before, "
             f"{rewritten_wall:.1f} s after"
         )
-    return 0 if caught else 1
+        console.print(
+            f"- the flake audit {'found' if audited else 'missed'} the order-dependent pair "
+            "and its polluter"
+        )
+    return 0 if caught and audited else 1
 
 
 if __name__ == "__main__":
