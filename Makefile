@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python benchmarks/fixture_cache.py
 	$(BIN)/python benchmarks/llm_cassettes.py
 	$(BIN)/python benchmarks/codemod_throughput.py
+	$(BIN)/python benchmarks/audit_parallel.py
 
 # optikit's own suite, tracked and gated by optikit (the baseline is committed).
 test-performance: install

@@ -11,6 +11,7 @@ an audit stopped by --max-time, Ctrl-C or a crash keeps what it had.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ class AuditState:
     findings: dict[str, Finding] = field(default_factory=dict)
     stopped: str | None = None
     probes: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
 
     def observations(self, targeted: bool = True) -> dict[str, list[Observation]]:
         """Each test's runs; ``targeted=False`` leaves out the evidence-driven ones, which
@@ -108,6 +110,14 @@ def run_audit(
     """``pytest.deadline`` bounds the whole audit; whatever is known by then is kept."""
     state = AuditState(workers)
     phase = "running the suite"
+    started = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal started
+        now = time.perf_counter()
+        state.seconds[name] = round(now - started, 3)
+        started = now
+
     try:
         for index in range(runs):
             order_seed = None if index == 0 else seed + index
@@ -116,11 +126,14 @@ def run_audit(
             state.results.append(result)
             save(state)
             progress("run", state)
+        lap("runs")
         phase = "following the evidence"
         _follow_evidence(pytest, state, seed)
+        lap("targeted_runs")
         phase = "classifying"
         progress("classifying", state)
         _classify(pytest, state, progress)
+        lap("classifying")
     except TimeoutError:
         state.stopped = f"--max-time reached while {phase} ({len(state.results)} of {runs} runs)"
     except KeyboardInterrupt:
@@ -245,6 +258,7 @@ def report(state: AuditState) -> dict[str, Any]:
         },
         "crashes": [{"seed": r.spec.order_seed, "why": r.crash} for r in state.results if r.crash],
         "probes": state.probes,
+        "seconds": state.seconds,
         "partial": state.stopped is not None,
         "stopped": state.stopped,
         "tests": tests,
