@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,12 @@ from optikit.audit_runs import Pytest
 from optikit.cli_support import ProjectOption, console
 from optikit.config import load_config
 from optikit.errors import OptikitError
+
+
+class Format(str, Enum):
+    table = "table"
+    markdown = "markdown"
+
 
 CLASSES = ("failing", "order_dependent", "parallel_unsafe", "flaky", "unclassified")
 FLAKES = frozenset({"flaky", "order_dependent", "parallel_unsafe", "unclassified"})
@@ -50,7 +57,7 @@ def audit_parallel(
         ),
     ] = None,
     runs: Annotated[
-        int | None, typer.Option(min=1, help="Suite runs (default: [tool.optikit.audit] runs).")
+        int | None, typer.Option(min=1, help=r"Suite runs (default: \[tool.optikit.audit] runs).")
     ] = None,
     workers: Annotated[
         str | None,
@@ -71,9 +78,10 @@ def audit_parallel(
     output: Annotated[
         Path, typer.Option(help="Where the JSON report goes (relative to the project).")
     ] = Path(".optikit/audit.json"),
-    markdown: Annotated[
-        bool, typer.Option("--markdown", help="Print the findings as markdown (CI summaries).")
-    ] = False,
+    output_format: Annotated[
+        Format,
+        typer.Option("--format", help="table (rich tables) or markdown (for CI job summaries)."),
+    ] = Format.table,
     project: ProjectOption = Path("."),
 ) -> None:
     """Run the suite many times in random orders and in parallel; explain every failure."""
@@ -124,7 +132,7 @@ def audit_parallel(
             "fix that, then audit again",
             config.root,
         )
-    (render_markdown if markdown else render_tables)(data)
+    (render_markdown if output_format is Format.markdown else render_tables)(data)
     console.print(f"Report: {escape(str(destination))}")
     if state.stopped:
         console.print(f"[yellow]Partial report: {escape(state.stopped)}.[/]")

@@ -116,7 +116,7 @@ def test_bad_arguments_exit_2(tmp_path: Path, args: list[str], message: str) -> 
 def test_a_clean_suite_reports_the_bound_its_runs_support(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "test_fine.py").write_text("def test_a():\n    pass\n\ndef test_b():\n    pass\n")
-    done, report = audit(tmp_path, "--runs", "3", "-n", "2", "--markdown")
+    done, report = audit(tmp_path, "--runs", "3", "-n", "2", "--format", "markdown")
     assert done.returncode == 0, done.stderr
     assert {t["classification"] for t in report["tests"].values()} == {"stable"}
     assert report["suite"]["clean_run_bound_95"] == pytest.approx(0.6316, abs=1e-3)
