@@ -121,3 +121,18 @@ def test_a_clean_suite_reports_the_bound_its_runs_support(tmp_path: Path) -> Non
     assert {t["classification"] for t in report["tests"].values()} == {"stable"}
     assert report["suite"]["clean_run_bound_95"] == pytest.approx(0.6316, abs=1e-3)
     assert "## optikit audit-parallel" in done.stdout
+
+
+def test_a_victim_failing_in_every_default_order_run_is_order_dependent(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "test_order.py").write_text(
+        "CONFIG = {}\n\n"
+        "def test_configure():\n    CONFIG['debug'] = True\n\n"
+        "def test_defaults():\n    assert CONFIG == {}\n"
+    )
+    done, report = audit(tmp_path, "--runs", "1", "-n", "0")
+    assert done.returncode == 0, done.stderr
+    victim = report["tests"]["test_order.py::test_defaults"]
+    assert (victim["failures"], victim["runs"]) == (1, 1)
+    assert victim["classification"] == "order_dependent"
+    assert victim["polluters"] == ["test_order.py::test_configure"]
