@@ -44,6 +44,7 @@ def test_help_lists_only_working_commands() -> None:
         "cache",
         "cassettes",
         "codemod",
+        "audit-parallel",
     }
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
