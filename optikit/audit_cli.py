@@ -147,6 +147,11 @@ def render_tables(data: dict[str, Any]) -> None:
         f"{data['runs']} runs, {data['workers']} workers: {suite['runs_with_a_failure']} with a "
         f"failure ({suite['fraction']:.0%})."
     )
+    for crash in data["crashes"]:
+        console.print(
+            f"[yellow]1 crashed run[/] (order seed {crash['seed']}): {escape(crash['why'])}",
+            highlight=False,
+        )
     for name in CLASSES:
         rows = {k: v for k, v in data["tests"].items() if v["classification"] == name}
         if not rows:
@@ -166,8 +171,9 @@ def render_tables(data: dict[str, Any]) -> None:
         console.print(table)
     if not any(t["failures"] or t["classification"] != "stable" for t in data["tests"].values()):
         bound = suite["clean_run_bound_95"]
+        clean = data["runs"] - len(data["crashes"])
         console.print(
-            f"No failures: {data['runs']} clean runs put the per-run flake rate below {bound:.1%} "
+            f"No failures: {clean} clean runs put the per-run flake rate below {bound:.1%} "
             "(95% confidence)."
         )
 

@@ -136,3 +136,19 @@ def test_a_victim_failing_in_every_default_order_run_is_order_dependent(tmp_path
     assert (victim["failures"], victim["runs"]) == (1, 1)
     assert victim["classification"] == "order_dependent"
     assert victim["polluters"] == ["test_order.py::test_configure"]
+
+
+def test_a_crashed_run_is_listed_and_the_others_still_count(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "conftest.py").write_text(
+        "def pytest_configure(config):\n"
+        "    if config.getoption('randomly_seed', None) == 3:\n"
+        "        raise SystemExit('pytest died in run 2')\n"
+    )
+    (tmp_path / "test_a.py").write_text("def test_a():\n    pass\n")
+    done, report = audit(tmp_path, "--runs", "3", "-n", "0")
+    assert done.returncode == 0, done.stderr
+    assert [crash["seed"] for crash in report["crashes"]] == [3]
+    assert "pytest died in run 2" in report["crashes"][0]["why"]
+    assert report["tests"]["test_a.py::test_a"]["runs"] == 2
+    assert "1 crashed run" in done.stdout
