@@ -67,17 +67,23 @@ class AuditState:
         return merged
 
 
-def shared_resources(evidence: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
-    """For each test, the resources it shares with others, in words."""
-    shared: dict[str, list[str]] = {}
+def file_writers(evidence: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Each path written outside tmp dirs, and the tests that wrote it."""
     writers: dict[str, list[str]] = {}
-    setters: dict[str, list[str]] = {}
     for nodeid, found in evidence.items():
         for path in found.get("files", []):
             writers.setdefault(path, []).append(nodeid)
+    return writers
+
+
+def shared_resources(evidence: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """For each test, the resources it shares with others, in words."""
+    shared: dict[str, list[str]] = {}
+    setters: dict[str, list[str]] = {}
+    for nodeid, found in evidence.items():
         for key in found.get("env", {}):
             setters.setdefault(key, []).append(nodeid)
-    for path, tests in writers.items():
+    for path, tests in file_writers(evidence).items():
         if len(tests) > 1:
             for test in tests:
                 partners = ", ".join(t for t in tests if t != test)
@@ -150,11 +156,8 @@ def _follow_evidence(pytest: Pytest, state: AuditState, seed: int) -> None:
         if found.get("state") or found.get("env") or found.get("cwd"):
             rest = [t for t in everything if t != nodeid]
             state.targeted.append(pytest.run(RunSpec(None, seed, 0, (nodeid, *rest))))
-    writers: dict[str, set[str]] = {}
-    for nodeid, found in evidence.items():
-        for path in found.get("files", []):
-            writers.setdefault(path, set()).add(nodeid)
-    for tests in {tuple(sorted(t)) for t in writers.values() if len(t) == 2}:
+    pairs = {tuple(sorted(set(t))) for t in file_writers(evidence).values() if len(set(t)) == 2}
+    for tests in pairs:
         for _ in range(SIDE_BY_SIDE):
             result = pytest.run(RunSpec(None, seed, 2, tests))
             state.targeted.append(result)
@@ -175,11 +178,14 @@ def _classify(pytest: Pytest, state: AuditState, progress: Progress) -> None:
         return pytest.run(RunSpec(None, data_seed, 0, tuple(sequence))).outcomes()
 
     prober = Prober(probe)
-    shared = shared_resources(state.evidence())
+    # Only files cross processes: environment and module state stay inside one worker.
+    sharers = {
+        t for tests in file_writers(state.evidence()).values() if len(tests) > 1 for t in tests
+    }
     for nodeid, seen in sorted(state.observations().items()):
         if not any(o.outcome == "failed" for o in seen) or nodeid in state.findings:
             continue
-        state.findings[nodeid] = classify(nodeid, seen, prober, bool(shared.get(nodeid)))
+        state.findings[nodeid] = classify(nodeid, seen, prober, nodeid in sharers)
         state.probes = prober.count
         progress("classified", state)
 
