@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from optikit.audit_classify import Finding, Observation, Prober, classify
@@ -113,33 +114,42 @@ def run_audit(
     progress: Progress,
     save: Callable[[AuditState], None],
 ) -> AuditState:
-    """``pytest.deadline`` bounds the whole audit; whatever is known by then is kept."""
+    """``pytest.deadline`` bounds the whole audit; whatever is known by then is kept.
+
+    After each run, the new evidence is followed and the new failures are explained; a test
+    once explained is deselected from the runs that follow, so the budget goes to what is
+    still unknown.
+    """
     state = AuditState(workers)
+    followed: set[object] = set()
+    prober = Prober(partial(_probe, pytest))
     phase = "running the suite"
     started = time.perf_counter()
 
     def lap(name: str) -> None:
         nonlocal started
         now = time.perf_counter()
-        state.seconds[name] = round(now - started, 3)
+        state.seconds[name] = round(state.seconds.get(name, 0.0) + now - started, 3)
         started = now
 
     try:
         for index in range(runs):
+            phase = "running the suite"
             order_seed = None if index == 0 else seed + index
-            result = pytest.run(RunSpec(order_seed, seed + index, workers))
+            known = tuple(sorted(state.findings))
+            result = pytest.run(RunSpec(order_seed, seed + index, workers, deselect=known))
             state.seeds.append(order_seed)
             state.results.append(result)
             save(state)
             progress("run", state)
-        lap("runs")
-        phase = "following the evidence"
-        _follow_evidence(pytest, state, seed)
-        lap("targeted_runs")
-        phase = "classifying"
-        progress("classifying", state)
-        _classify(pytest, state, progress)
-        lap("classifying")
+            lap("runs")
+            phase = "following the evidence"
+            _follow_evidence(pytest, state, seed, followed)
+            lap("targeted_runs")
+            phase = "classifying"
+            _classify(state, prober, progress)
+            lap("classifying")
+            save(state)
     except TimeoutError:
         state.stopped = f"--max-time reached while {phase} ({len(state.results)} of {runs} runs)"
     except KeyboardInterrupt:
@@ -148,16 +158,23 @@ def run_audit(
     return state
 
 
-def _follow_evidence(pytest: Pytest, state: AuditState, seed: int) -> None:
-    """Targeted runs where the evidence points, which random orders reach only by luck."""
+def _probe(pytest: Pytest, sequence: Sequence[str], data_seed: int) -> dict[str, str]:
+    return pytest.run(RunSpec(None, data_seed, 0, tuple(sequence))).outcomes()
+
+
+def _follow_evidence(pytest: Pytest, state: AuditState, seed: int, followed: set[object]) -> None:
+    """Targeted runs where the evidence points, which random orders reach only by luck;
+    each lead is followed once (``followed``)."""
     evidence = state.evidence()
     everything = list(_suite_order(state))
     for nodeid, found in evidence.items():
-        if found.get("state") or found.get("env") or found.get("cwd"):
+        if (found.get("state") or found.get("env") or found.get("cwd")) and nodeid not in followed:
+            followed.add(nodeid)
             rest = [t for t in everything if t != nodeid]
             state.targeted.append(pytest.run(RunSpec(None, seed, 0, (nodeid, *rest))))
     pairs = {tuple(sorted(set(t))) for t in file_writers(evidence).values() if len(set(t)) == 2}
-    for tests in pairs:
+    for tests in pairs - followed:
+        followed.add(tests)
         for _ in range(SIDE_BY_SIDE):
             result = pytest.run(RunSpec(None, seed, 2, tests))
             state.targeted.append(result)
@@ -173,11 +190,7 @@ def _suite_order(state: AuditState) -> Sequence[str]:
     return [t for tests in first.workers.values() for t, _ in tests]
 
 
-def _classify(pytest: Pytest, state: AuditState, progress: Progress) -> None:
-    def probe(sequence: Sequence[str], data_seed: int) -> dict[str, str]:
-        return pytest.run(RunSpec(None, data_seed, 0, tuple(sequence))).outcomes()
-
-    prober = Prober(probe)
+def _classify(state: AuditState, prober: Prober, progress: Progress) -> None:
     # Only files cross processes: environment and module state stay inside one worker.
     sharers = {
         t for tests in file_writers(state.evidence()).values() if len(tests) > 1 for t in tests

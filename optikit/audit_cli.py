@@ -111,10 +111,11 @@ def audit_parallel(
             crashes = sum(r.crash is not None for r in state.results)
             status = f"{len(failed)} tests failed so far, {crashes} crashed runs"
             if event == "run":
-                bar.update(task, completed=len(state.results), status=status)
+                bar.update(task, description="audit runs", completed=len(state.results))
+                bar.update(task, status=status)
             else:
                 bar.update(
-                    task, description="classifying", status=f"{len(state.findings)} explained"
+                    task, description="explaining", status=f"{len(state.findings)} explained"
                 )
 
         state = run_audit(

@@ -27,6 +27,7 @@ class RunSpec:
     data_seed: int
     workers: str | int = 0
     sequence: tuple[str, ...] = ()
+    deselect: tuple[str, ...] = ()  # tests already explained: no more runs spent on them
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Pytest:
             command += sorted({nodeid.split("::")[0] for nodeid in spec.sequence})
         else:
             command += list(self.paths)
+        command += [f"--deselect={nodeid}" for nodeid in spec.deselect]
         return command + list(self.extra)
 
     def run(self, spec: RunSpec) -> RunResult:
