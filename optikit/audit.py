@@ -2,7 +2,8 @@
 then explain every test that failed (``audit_classify``), with evidence and a reproducer.
 
 Run 0 keeps the suite's own order (what ``pytest -n auto`` does in CI); later runs shuffle
-with new order seeds. The data seed (what ``random`` and numpy are reseeded with before each
+with new order seeds. After each run, new failures are explained and then left out of the
+runs that follow. The data seed (what ``random`` and numpy are reseeded with before each
 test) is separate from the order seed. Targeted runs follow the evidence: a test that leaked
 state runs first, before everything else, once; two tests on different workers that wrote
 the same file run side by side on two workers. The report is rewritten after every run, so
