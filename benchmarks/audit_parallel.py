@@ -24,6 +24,7 @@ from pathlib import Path
 
 PLANTED = Path(__file__).resolve().parent.parent / "tests" / "planted_suite"
 P = "test_pollution.py::"
+RACE = "test_race.py::"
 CACHES = [P + "test_cache_a", P + "test_cache_b"]
 CHAIN = [P + "test_chain_first", P + "test_chain_second"]
 EXPECTED = {
@@ -33,8 +34,8 @@ EXPECTED = {
     P + "test_needs_registry": ("order_dependent", [], [P + "test_setup_registry"]),
     "test_nondeterministic.py::test_every_other_run": ("flaky", [], []),
     "test_nondeterministic.py::test_sampled_discount": ("flaky", [], []),
-    "test_race.py::test_race_writer_a": ("parallel_unsafe", [], []),
-    "test_race.py::test_race_writer_b": ("parallel_unsafe", [], []),
+    RACE + "test_race_writer_a": ("parallel_unsafe", [RACE + "test_race_writer_b"], []),
+    RACE + "test_race_writer_b": ("parallel_unsafe", [RACE + "test_race_writer_a"], []),
 }  # fmt: skip
 
 

@@ -193,15 +193,32 @@ def _suite_order(state: AuditState) -> Sequence[str]:
 
 def _classify(state: AuditState, prober: Prober, progress: Progress) -> None:
     # Only files cross processes: environment and module state stay inside one worker.
-    sharers = {
-        t for tests in file_writers(state.evidence()).values() if len(tests) > 1 for t in tests
-    }
+    partners: dict[str, set[str]] = {}
+    for tests in file_writers(state.evidence()).values():
+        for test in tests:
+            partners.setdefault(test, set()).update(t for t in tests if t != test)
     for nodeid, seen in sorted(state.observations().items()):
         if not any(o.outcome == "failed" for o in seen) or nodeid in state.findings:
             continue
-        state.findings[nodeid] = classify(nodeid, seen, prober, nodeid in sharers)
+        finding = classify(nodeid, seen, prober, bool(partners.get(nodeid)))
+        state.findings[nodeid] = finding
+        if finding.classification == "parallel_unsafe":
+            _name_the_race(state, nodeid, sorted(partners[nodeid]))
         state.probes = prober.count
         progress("classified", state)
+
+
+def _name_the_race(state: AuditState, loser: str, racers: list[str]) -> None:
+    """A race has two sides: whichever test lost this time, the tests it shares files with
+    are parallel-unsafe too, and each names the others (so mark-serial marks them all)."""
+    state.findings[loser].polluters = racers
+    for racer in racers:
+        known = state.findings.get(racer)
+        if known is None:
+            why = f"races with {loser} on a file both write"
+            state.findings[racer] = Finding("parallel_unsafe", polluters=[loser], why=why)
+        elif known.classification == "parallel_unsafe" and loser not in known.polluters:
+            known.polluters.append(loser)
 
 
 def reproducer(nodeid: str, finding: Finding | None, state: AuditState) -> str:
@@ -223,6 +240,8 @@ def reproducer(nodeid: str, finding: Finding | None, state: AuditState) -> str:
                 )
                 targets = " ".join(spec.sequence)
                 return f"pytest -n {spec.workers} {order} {targets}".rstrip()
+        side_by_side = " ".join(sorted([nodeid, *finding.polluters]))
+        return f"pytest -n 2 -p no:randomly {side_by_side}  # repeat until one fails"
     return f"{plain} {nodeid}"
 
 

@@ -60,9 +60,9 @@ def test_every_planted_case_is_classified_with_its_culprit(planted: Path) -> Non
     )
     assert found["test_every_other_run"][0] == "flaky"
     assert found["test_sampled_discount"][0] == "flaky"  # random data, not the order
-    races = {found["test_race_writer_a"][0], found["test_race_writer_b"][0]}
-    assert "parallel_unsafe" in races
-    assert races <= {"parallel_unsafe", "stable"}
+    race = "test_race.py::"
+    assert found["test_race_writer_a"] == ("parallel_unsafe", [race + "test_race_writer_b"], [])
+    assert found["test_race_writer_b"] == ("parallel_unsafe", [race + "test_race_writer_a"], [])
     culprits = (
         "set_currency",
         "cache_a",
