@@ -15,7 +15,8 @@ module is plain logic over outcomes and is unit-tested with fake probes. The rul
 - fails alone but passed after some earlier tests: ``order_dependent`` (brittle), with the
   state-setters found the same way;
 - fails under xdist, never when its worker's exact sequence is replayed in one process:
-  ``parallel_unsafe`` when a shared resource was seen, else ``flaky``.
+  ``parallel_unsafe`` when it writes a file another test writes, else ``flaky`` (the audit
+  then marks the other side of the race too).
 """
 
 from __future__ import annotations
