@@ -125,7 +125,7 @@ class MarkTests(OptikitCodemod):
             return updated
         if cases is None:
             self.edits += 1
-            decorator = cst.Decorator(self.mark_expression(self.module, mark))
+            decorator = cst.Decorator(self.mark_expression(mark))
             return updated.with_changes(decorators=[decorator, *updated.decorators])
         return self._mark_cases(original, updated, key, cases)
 
@@ -189,7 +189,7 @@ class MarkTests(OptikitCodemod):
 
     def _marked_element(self, case: Case) -> cst.Element | None:
         """The case with the mark added, or ``None`` when it already has it."""
-        mark = self.mark_expression(self.module, self.plan.mark)
+        mark = self.mark_expression(self.plan.mark)
         element = case.element
         value = element.value
         if isinstance(value, cst.Call) and "pytest.param" in self.qualified_names(value.func):
@@ -215,7 +215,7 @@ class MarkTests(OptikitCodemod):
             return element.with_changes(value=value.with_changes(args=[*value.args, marks_arg]))
         code = self.module.code_for_node
         parts = ", ".join(code(v) for v in case.values)
-        param = self.pytest_name(self.module, "param")
+        param = self.pytest_name("param")
         call = cst.parse_expression(f"{param}({parts}, marks={code(mark)})")
         return element.with_changes(value=call)
 

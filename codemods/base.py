@@ -47,13 +47,15 @@ class OptikitCodemod(VisitorBasedCodemodCommand):
         self.edits = 0
         self.notes: list[Note] = []
         self.imported: dict[str, str] = {}  # local name -> what it was imported as
+        self.top_level: dict[str, str] = {}  # the same, for the module's own imports only
         self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
 
     def transform_module(self, tree: cst.Module) -> cst.Module:
         """libcst's own entry point, minus the defensive deep copy of a tree parsed just
         for this call (a third of the cost on a large file)."""
         wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
-        self.imported = imported_names(tree)
+        self.top_level = imported_names(tree)
+        self.imported = dict(self.top_level)
         with self.resolve(wrapper):
             self.context = replace(self.context, wrapper=wrapper)
             tree = self.transform_module_impl(wrapper.module)
@@ -101,42 +103,23 @@ class OptikitCodemod(VisitorBasedCodemodCommand):
                 return decorator
         return None
 
-    def mark_expression(self, module: cst.Module, mark: str) -> cst.BaseExpression:
-        return cst.parse_expression(f"{self.pytest_name(module, 'mark')}.{mark}")
+    def mark_expression(self, mark: str) -> cst.BaseExpression:
+        return cst.parse_expression(f"{self.pytest_name('mark')}.{mark}")
 
-    def pytest_name(self, module: cst.Module, attribute: str) -> str:
+    def pytest_name(self, attribute: str) -> str:
         """``pytest.<attribute>`` spelled the way this file imports pytest.
 
         Uses ``import pytest as pt`` or ``from pytest import mark`` when the file has them;
         only otherwise is ``import pytest`` added.
         """
-        spelled = pytest_attribute(module, attribute)
-        if spelled is None:
-            AddImportsVisitor.add_needed_import(self.context, "pytest")
-            spelled = f"pytest.{attribute}"
-        return spelled
-
-
-def pytest_attribute(module: cst.Module, attribute: str) -> str | None:
-    """How this file's top-level imports let it name ``pytest.<attribute>``, if they do."""
-    for statement in module.body:
-        if not isinstance(statement, cst.SimpleStatementLine):
-            continue
-        for small in statement.body:
-            if isinstance(small, cst.Import):
-                for alias in small.names:
-                    if alias.evaluated_name == "pytest":
-                        return f"{alias.evaluated_alias or 'pytest'}.{attribute}"
-            if (
-                isinstance(small, cst.ImportFrom)
-                and isinstance(small.module, cst.Name)
-                and small.module.value == "pytest"
-                and not isinstance(small.names, cst.ImportStar)
-            ):
-                for alias in small.names:
-                    if alias.evaluated_name == attribute:
-                        return alias.evaluated_alias or attribute
-    return None
+        for local, name in self.top_level.items():
+            if name == "pytest":
+                return f"{local}.{attribute}"
+        for local, name in self.top_level.items():
+            if name == f"pytest.{attribute}":
+                return local
+        AddImportsVisitor.add_needed_import(self.context, "pytest")
+        return f"pytest.{attribute}"
 
 
 def insert_at_top(function: cst.FunctionDef, statement: cst.BaseStatement) -> cst.FunctionDef:

@@ -192,7 +192,7 @@ class RescopeFixtures(OptikitCodemod):
 
     def _factory_type(self, per_test: str) -> cst.Annotation:
         kind = "TempPathFactory" if per_test == "tmp_path" else "TempdirFactory"
-        return cst.Annotation(cst.parse_expression(self.pytest_name(self.module, kind)))
+        return cst.Annotation(cst.parse_expression(self.pytest_name(kind)))
 
 
 def _with_scope(decorator: cst.Decorator, scope: str) -> cst.Decorator:
