@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 import libcst.matchers as m
-from libcst.codemod import CodemodContext, SkipFile
+from libcst.codemod import CodemodContext
 
 from codemods.base import OptikitCodemod, fixture_scope, insert_at_top
 
@@ -60,8 +60,6 @@ class ReplaceTmp(OptikitCodemod):
         self.constants: dict[str, cst.CSTNode] = {}  # module-level names bound to /tmp paths
 
     def visit_Module(self, node: cst.Module) -> None:
-        if "/tmp" not in node.code:
-            raise SkipFile("no /tmp")
         for statement in node.body:
             if not m.matches(statement, m.SimpleStatementLine([m.Assign()])):
                 continue

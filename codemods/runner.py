@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import libcst as cst
-from libcst.codemod import CodemodContext, SkipFile
+from libcst.codemod import CodemodContext
 
 from codemods.base import Note, OptikitCodemod
 from fixtures_lib.atomic import write_bytes_atomic
@@ -81,8 +81,6 @@ def transform_file(path: Path, factory: CommandFactory) -> FileResult:
     command = factory(CodemodContext(filename=str(path)))
     try:
         new = command.transform_module(module).bytes
-    except SkipFile:  # the codemod saw at a glance that there is nothing for it here
-        return FileResult(path, old, old)
     except Exception as exc:  # one file's surprise must not stop the others
         return FileResult(path, old, old, skipped=f"codemod error ({type(exc).__name__}: {exc})")
     if new != old and (problem := _unparsable(new, path)):
