@@ -32,7 +32,7 @@ from codemods.fixture_index import build_index
 from codemods.mark_serial import plan_mark_serial
 from codemods.mark_slow import plan_mark_slow
 from codemods.replace_tmp import ReplaceTmp, mentions_tmp
-from codemods.rescope import Promotion, RescopeFixtures, plan_rescope
+from codemods.rescope import RescopeFixtures, by_file, plan_rescope
 from codemods.runner import CommandFactory, FileResult, PerFile, run_codemod
 
 
@@ -99,10 +99,8 @@ def main() -> None:
                 f"  rescope: {len(candidates)} candidates, "
                 f"{len(promotions)} safe, {len(refusals)} refused"
             )
-            by_file: dict[Path, tuple[Promotion, ...]] = {}
-            for p in promotions:
-                by_file[p.path] = (*by_file.get(p.path, ()), p)
-            return sorted(by_file), PerFile(RescopeFixtures, by_file)
+            plans = by_file(promotions)
+            return sorted(plans), PerFile(RescopeFixtures, plans)
 
         codemods: dict[str, Callable[[], tuple[list[Path], CommandFactory]]] = {
             "mark-slow": lambda: marks(plan_mark_slow(durations, root=root, threshold=1.0)),

@@ -156,6 +156,14 @@ def plan_rescope(
         pending = still
 
 
+def by_file(promotions: Iterable[Promotion]) -> dict[Path, tuple[Promotion, ...]]:
+    """The promotions each file gets: the plans ``RescopeFixtures`` takes, one per file."""
+    plans: dict[Path, tuple[Promotion, ...]] = {}
+    for promotion in promotions:
+        plans[promotion.path] = (*plans.get(promotion.path, ()), promotion)
+    return plans
+
+
 class RescopeFixtures(OptikitCodemod):
     """Rewrites the named top-level fixtures of one file to their new scope."""
 

@@ -29,7 +29,7 @@ from codemods.fixture_index import Function, build_index
 from codemods.mark_serial import plan_mark_serial, serial_nodeids
 from codemods.mark_slow import plan_mark_slow
 from codemods.replace_tmp import ReplaceTmp, mentions_tmp
-from codemods.rescope import Promotion, RescopeFixtures, plan_rescope
+from codemods.rescope import Promotion, RescopeFixtures, by_file, plan_rescope
 from codemods.runner import (
     ChangedOnDisk,
     CommandFactory,
@@ -315,15 +315,12 @@ def rescope(
     )
     promotions, refusals = plan_rescope(index, candidates, scope.value, config.root)
     left += [(f"{r.where} {r.name}", r.reason) for r in refusals]
-    by_file: dict[Path, list[Promotion]] = {}
-    for promotion in promotions:
-        by_file.setdefault(promotion.path, []).append(promotion)
-    factory = PerFile(RescopeFixtures, {p: tuple(v) for p, v in by_file.items()})
+    plans = by_file(promotions)
     unreadable = [
         (path, f"does not parse ({why}); fix it, its fixtures were not considered")
         for path, why in index.unparsable
     ]
-    outcome = Outcome(_run(sorted(by_file), factory, jobs), left, unreadable)
+    outcome = Outcome(_run(sorted(plans), PerFile(RescopeFixtures, plans), jobs), left, unreadable)
     code = _render(outcome, config.root, apply)
     if verify and promotions and code == 0:
         _verify(promotions, outcome.results, config)
