@@ -382,7 +382,6 @@ def _verify(promotions: list[Promotion], results: list[FileResult], config: Opti
     for result in results:
         write_bytes_atomic(result.path, result.old)
     for promotion in promotions:
-        before = promotion.path.read_bytes()
         [result] = run_codemod(
             [promotion.path], PerFile(RescopeFixtures, {promotion.path: (promotion,)}), jobs=1
         )
@@ -390,7 +389,7 @@ def _verify(promotions: list[Promotion], results: list[FileResult], config: Opti
         if _tests_pass([str(promotion.region)], config):
             console.print(f"[green]kept[/] {promotion.name} at {promotion.scope} scope")
         else:
-            write_bytes_atomic(promotion.path, before)
+            write_bytes_atomic(promotion.path, result.old)
             console.print(
                 f"[red]reverted[/] {promotion.name}: its tests fail at {promotion.scope} scope"
             )
