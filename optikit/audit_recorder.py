@@ -113,7 +113,7 @@ class EvidenceCollector:
             factory = getattr(item.config, "_tmp_path_factory", None)  # pytest's tmp_path source
             basetemp = (str(factory.getbasetemp()),) if factory is not None else ()
             SideEffects.own = (*basetemp, *self.own)
-        self.environ, self.cwd = dict(os.environ), os.getcwd()
+        self.environ, self.cwd = current_environ(), os.getcwd()
         self.state = module_state(self.root)
         SideEffects.current = set()
         if self.data_seed is not None:
@@ -139,11 +139,16 @@ def reseed(seed: int) -> None:
         numpy.random.seed(seed % 2**32)
 
 
+def current_environ() -> dict[str, str]:
+    """The environment, minus the variable pytest itself sets and clears around each test."""
+    return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+
+
 def evidence(written: set[str], environ: dict[str, str], cwd: str) -> dict[str, Any]:
     """What is different now from before the test, in plain JSON values."""
-    now = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}  # pytest's own
+    now = current_environ()
     changed = {k: v for k, v in now.items() if environ.get(k) != v}
-    removed = sorted(k for k in environ if k not in now and k != "PYTEST_CURRENT_TEST")
+    removed = sorted(k for k in environ if k not in now)
     found: dict[str, Any] = {}
     if written:  # a directory and the file made in it are one resource: keep the file
         found["files"] = sorted(
