@@ -24,7 +24,7 @@ from optikit.cli_support import ProjectOption, console, user_errors
 from optikit.codemod_cli import codemod_app
 from optikit.config import OptikitConfig, load_config, toml_value
 from optikit.durations_export import export_durations
-from optikit.gate import GateResult, compare, confirm
+from optikit.gate import GateResult, compare, confirm, reference_tests
 from optikit.init_project import init_project
 from optikit.junit_import import read_junit
 from optikit.report import (
@@ -195,8 +195,10 @@ def regression(
             "--confirm",
             min=0,
             metavar="K",
-            help="Re-run only the flagged tests K times in fresh pytest processes and keep the "
-            "regressions that persist.",
+            help="Re-run the suspects (tests past half their threshold) K times in fresh "
+            "pytest processes, beside a few stable reference tests that tell each re-run's "
+            "speed, and judge them on the median: one noisy run neither fails CI nor hides a "
+            "real slowdown.",
         ),
     ] = 0,
     show_all: Annotated[
@@ -210,17 +212,20 @@ def regression(
     config = load_config(project)
     expected = read_baseline(_baseline_path(config, baseline_file))
     result = compare(expected, read_run_record(_data_path(config, data)), config.performance)
-    if confirm_runs and result.regressions:
-        flagged = [t.nodeid for t in result.regressions]
+    if confirm_runs and result.suspects:
+        references = reference_tests(result, expected, config.performance)
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"Re-running {len(flagged)} flagged tests", total=confirm_runs)
+            task = progress.add_task(
+                f"Re-running {len(result.suspects)} suspects and {len(references)} references",
+                total=confirm_runs,
+            )
             reruns = rerun_durations(
-                flagged,
+                [*result.suspects, *references],
                 confirm_runs,
                 config.root,
                 lambda done: progress.update(task, completed=done),
             )
-        result = confirm(result, reruns, expected, config.performance)
+        result = confirm(result, reruns, expected, config.performance, references)
     show_gate(result, show_all)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in github_annotations(result):

@@ -39,10 +39,10 @@ def git_facts(root: Path) -> dict[str, Any]:
     }
 
 
-def calibrate(repeats: int = 5) -> float:
+def calibrate(repeats: int = 3) -> float:
     """Seconds for a fixed pure-Python workload, best of ``repeats``.
 
-    About 5 ms in all, because every tracked run pays it.
+    About 3 ms in all, because every tracked run pays it.
 
     Best-of-n, because interference only ever makes a run slower.
     """

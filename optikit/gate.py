@@ -20,7 +20,7 @@ Rules (DESIGN.md, issue "regression gate"), in the order they are applied:
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from optikit.baseline import Baseline
@@ -28,6 +28,9 @@ from optikit.config import PerformanceConfig
 from optikit.run_record import RunRecord
 
 MIN_TESTS_FOR_SPEED_FACTOR = 5
+SUSPECT_SHARE = 0.5  # one noisy run can hide up to half of a real slowdown
+REFERENCE_TESTS = 10
+MIN_REFERENCES = 3
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class GateResult:
     calibration_ratio: float
     notes: list[str] = field(default_factory=list)
     suite_divisor: float = 1.0
+    suspects: list[str] = field(default_factory=list)  # for confirm: past half the threshold
 
     @property
     def regressions(self) -> list[TestVerdict]:
@@ -133,7 +137,13 @@ def compare(baseline: Baseline, current: RunRecord, settings: PerformanceConfig)
     ]
     durations = {nodeid: now[nodeid]["duration"] for nodeid in shared}
     suites = judge_suites(baseline, durations, excused, settings)
-    return GateResult(verdicts, suites, speed, calibration, notes, excused)
+    suspects = [
+        v.nodeid
+        for v in verdicts[: len(shared)]
+        if v.corrected - v.baseline
+        > SUSPECT_SHARE * max(v.baseline * v.threshold / 100, settings.noise_floor_seconds)
+    ]
+    return GateResult(verdicts, suites, speed, calibration, notes, excused, suspects)
 
 
 def judge_test(
@@ -197,32 +207,86 @@ def _calibration_ratio(baseline: Baseline, current: RunRecord) -> float:
     return 1.0
 
 
+def reference_tests(
+    result: GateResult, baseline: Baseline, settings: PerformanceConfig
+) -> list[str]:
+    """Stable tests that passed the gate, spread over the range of durations, to re-run beside
+    the suspects: their ratios tell each re-run's runner speed."""
+    suspects = set(result.suspects)
+    candidates = sorted(
+        (entry["duration"], verdict.nodeid)
+        for verdict in result.tests
+        if verdict.verdict == "ok"
+        and verdict.nodeid not in suspects
+        and is_stable(
+            (entry := baseline["tests"][verdict.nodeid])["duration"],
+            entry["noise"],
+            entry["threshold"],
+            settings,
+        )
+    )
+    if len(candidates) <= REFERENCE_TESTS:
+        return [nodeid for _, nodeid in candidates]
+    step = len(candidates) / REFERENCE_TESTS
+    return [candidates[int(index * step)][1] for index in range(REFERENCE_TESTS)]
+
+
 def confirm(
     result: GateResult,
-    reruns: Mapping[str, list[float]],
+    reruns: Sequence[Mapping[str, float]],
     baseline: Baseline,
     settings: PerformanceConfig,
+    references: Sequence[str],
 ) -> GateResult:
-    """Keep only the regressions whose median over the re-runs still regresses.
+    """Judge the suspects again on their re-runs (one mapping of durations per re-run).
 
-    The suite totals are judged again with the re-run medians in place of the flagged times.
+    Regressions that do not persist become ``unconfirmed``; suspects the single run let pass
+    become regressions when their re-runs show the slowdown. Suite totals are judged again
+    with the re-run times, brought back to the first run's runner speed, in place.
     """
+    speeds = [_rerun_speed(run, references, baseline) for run in reruns]
+    notes = list(result.notes)
+    if None in speeds:
+        notes.append(
+            f"fewer than {MIN_REFERENCES} reference tests in a re-run: "
+            "its times are taken as they are"
+        )
+    suspects = set(result.suspects)
     tests = []
+    durations = {}
     for verdict in result.tests:
-        samples = reruns.get(verdict.nodeid)
-        if verdict.verdict == "regression" and samples:
-            again = judge_test(
-                verdict.nodeid,
-                baseline,
-                statistics.median(samples),
-                result.speed_factor,
-                settings,
-                verdict.line,
-            )
-            verdict = (
-                again if again.verdict == "regression" else replace(again, verdict="unconfirmed")
-            )
+        times = [
+            (run[verdict.nodeid], speed or 1.0)
+            for run, speed in zip(reruns, speeds, strict=True)
+            if verdict.nodeid in run
+        ]
+        if verdict.nodeid in suspects and times:
+            verdict = _judge_reruns(verdict, times, settings)
+            durations[verdict.nodeid] = verdict.corrected * result.speed_factor
+        elif verdict.verdict not in ("new", "missing"):
+            durations[verdict.nodeid] = verdict.current
         tests.append(verdict)
-    durations = {t.nodeid: t.current for t in tests if t.verdict not in ("new", "missing")}
     suites = judge_suites(baseline, durations, result.suite_divisor, settings)
-    return replace(result, tests=tests, suites=suites)
+    return replace(result, tests=tests, suites=suites, notes=notes)
+
+
+def _rerun_speed(
+    run: Mapping[str, float], references: Sequence[str], baseline: Baseline
+) -> float | None:
+    ratios = [run[n] / baseline["tests"][n]["duration"] for n in references if n in run]
+    return statistics.median(ratios) if len(ratios) >= MIN_REFERENCES else None
+
+
+def _judge_reruns(
+    first: TestVerdict, times: list[tuple[float, float]], settings: PerformanceConfig
+) -> TestVerdict:
+    current = statistics.median(seconds for seconds, _ in times)
+    corrected = statistics.median(seconds / speed for seconds, speed in times)
+    beyond = max(first.baseline * first.threshold / 100, settings.noise_floor_seconds)
+    if corrected - first.baseline > beyond:
+        verdict = "regression"
+    elif first.verdict == "regression":
+        verdict = "unconfirmed"
+    else:
+        return first  # noisy, or a near miss, that the re-runs cleared: as the first run had it
+    return replace(first, current=current, corrected=corrected, verdict=verdict)

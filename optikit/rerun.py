@@ -1,7 +1,8 @@
 """Re-run a few tests in fresh pytest processes and collect their durations.
 
 ``optikit regression --confirm K`` uses it so that one unlucky run (a noisy neighbour, a GC
-pause) never fails CI: a regression must persist across K fresh processes to count.
+pause) never fails CI, and never hides a real slowdown: what one run suggests must show in
+the median of K fresh processes to count.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ def rerun_durations(
     times: int,
     root: Path,
     progress: Callable[[int], None] = lambda done: None,
-) -> dict[str, list[float]]:
-    """Each test's duration in each of ``times`` fresh pytest runs of just these tests."""
-    found: dict[str, list[float]] = {nodeid: [] for nodeid in nodeids}
+) -> list[dict[str, float]]:
+    """The passing tests' durations in each of ``times`` fresh pytest runs of just these tests.
+
+    One mapping per run: the gate compares tests within a run to tell that run's speed.
+    """
+    runs: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="optikit-confirm-") as tmp:
         data = Path(tmp) / "run.json"
         for attempt in range(times):
@@ -45,9 +49,8 @@ def rerun_durations(
             if not data.exists():
                 tail = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
                 raise OptikitError(f"re-running the flagged tests failed: {tail[0]}", root)
-            for test in read_run_record(data)["tests"]:
-                if test["nodeid"] in found and test["status"] == "passed":
-                    found[test["nodeid"]].append(test["duration"])
+            tests = read_run_record(data)["tests"]
+            runs.append({t["nodeid"]: t["duration"] for t in tests if t["status"] == "passed"})
             data.unlink()
             progress(attempt + 1)
-    return found
+    return runs

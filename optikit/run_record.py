@@ -8,7 +8,6 @@ the fields it uses, and a damaged file is one clear error naming the file and th
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 from pathlib import Path
 from typing import Any, TypedDict
@@ -72,13 +71,25 @@ def summarise(tests: list[TestEntry], slow_threshold: float) -> dict[str, Any]:
         "total_tests": len(tests),
         "slow_tests": sum(d >= slow_threshold for d in durations),
         "total_duration": round(sum(durations), 6),
-        "average_duration": round(statistics.fmean(durations), 6) if durations else 0.0,
+        "average_duration": round(sum(durations) / len(durations), 6) if durations else 0.0,
     }
 
 
-def write_run_record(path: Path, record: RunRecord) -> None:
+def write_run_record(path: Path, record: RunRecord) -> str:
+    """Write the record; return its tests as JSON, for the history to store as they are.
+
+    The tests are encoded on their own and placed last in the object: one encoding serves
+    both the file and the history.
+    """
+    tests = json.dumps(record["tests"], separators=(",", ":"), ensure_ascii=False)
+    rest = json.dumps(
+        {key: value for key, value in record.items() if key != "tests"},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     # not flushed to disk: it is rewritten by every tracked run and the history keeps the runs
-    write_text_atomic(path, json.dumps(record, separators=(",", ":")) + "\n", durable=False)
+    write_text_atomic(path, f'{rest[:-1]},"tests":{tests}}}\n', durable=False)
+    return tests
 
 
 def read_json(path: Path, what: str, fix: str) -> Any:

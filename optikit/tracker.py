@@ -2,18 +2,20 @@
 
 Small plugin objects, registered only when the flag is given:
 
-* ``FixtureTimer`` runs where tests run (the single process, or each xdist worker). It times
-  fixture setups and teardowns and hangs them on the reports pytest already makes; xdist
-  forwards every report attribute to the controller, so no worker writes a file of its own.
-  ``ResourceSampler`` does the same for RSS and CPU time, with ``--track-memory`` only.
-* ``SessionRecorder`` runs in the controller (or the single process). It feeds each report to
-  a ``TimingCollector`` in memory (markers come from the keywords every report carries) and
-  writes the run record and the history once, at the end.
+* ``SessionRecorder`` runs in the controller (or the single process). Its whole per-test work
+  is keeping each report pytest makes anyway (xdist forwards the workers' reports); at the end
+  a ``TimingCollector`` folds them, and the run record and the history are written once.
+* ``FixtureTimer`` runs where tests run. It times each fixture's own setup and teardown and,
+  in an xdist worker, sends the totals to the controller with the worker's final message
+  (``workeroutput``): no worker writes a file of its own.
+* ``ResourceSampler`` (``--track-memory`` only) samples RSS and CPU time around each test and
+  hangs them on its teardown report.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,22 +30,23 @@ from optikit.config import OptikitConfig
 from optikit.environment import calibrate, git_facts, platform_facts
 from optikit.errors import OptikitError
 from optikit.run_record import write_run_record
-from optikit.timings import MECHANICAL_MARKERS, NO_EXTRA, PhaseReport, TimingCollector
+from optikit.timings import FixtureKey, FixtureTimings, TimingCollector
 
 MB = 1024 * 1024
+WORKER_OUTPUT_KEY = "optikit_fixture_timings"
+CALIBRATION_KEY = "optikit_calibration"
 
 
 class FixtureTimer:
-    """Times fixture setups and teardowns where tests run and hangs them on the next report.
+    """Times each fixture's own setup and teardown where tests run (the single process, or
+    each xdist worker, which sends its totals to the controller when it finishes).
 
-    Plain hooks, no wrappers around the test protocol: the tracker's cost is the sum of what
-    runs per test, and this is the only part that must run in the worker.
+    Nothing runs per test: only fixtures that are really set up or torn down cost anything.
     """
 
-    def __init__(self) -> None:
-        self._setups: list[tuple[str, str, str, float]] = []
-        self._teardowns: list[tuple[str, str, str, float]] = []
-        self._teardown_mark: float | None = None
+    def __init__(self, timings: FixtureTimings) -> None:
+        self.timings = timings
+        self._teardown_started: tuple[pytest.FixtureDef[Any], float] | None = None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any]) -> Any:
@@ -54,33 +57,30 @@ class FixtureTimer:
         try:
             return (yield)
         finally:
-            seconds = time.perf_counter() - started
-            self._setups.append((fixturedef.argname, fixturedef.scope, fixturedef.baseid, seconds))
+            self.timings.setup(_key(fixturedef), time.perf_counter() - started)
+            # Finalizers run last-in first-out: this one runs after the teardowns of fixtures
+            # that depend on this one and right before this fixture's own teardown code.
+            fixturedef.addfinalizer(functools.partial(self._teardown_starts, fixturedef))
+
+    def _teardown_starts(self, fixturedef: pytest.FixtureDef[Any]) -> None:
+        self._teardown_started = (fixturedef, time.perf_counter())
 
     def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef[Any]) -> None:
-        """Fixtures are finalized one after another: each one's share is the time since the last."""
-        if self._teardown_mark is None or fixturedef.cached_result is None:
+        """Called once the fixture's teardown code has run."""
+        started = self._teardown_started
+        if started is None or started[0] is not fixturedef:
             return
-        if _is_parameter(fixturedef):
-            return
-        now = time.perf_counter()
-        key = (fixturedef.argname, fixturedef.scope, fixturedef.baseid)
-        self._teardowns.append((*key, now - self._teardown_mark))
-        self._teardown_mark = now
+        self._teardown_started = None
+        self.timings.teardown(_key(fixturedef), time.perf_counter() - started[1])
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # tryfirst: under xdist, the worker's own logreport hook sends the report to the
-        # controller with every attribute set on it by then, this one included.
-        # A report is logged right after its phase: after setup and call, teardown is next.
-        self._teardown_mark = time.perf_counter() if report.when != "teardown" else None
-        if not (self._setups or self._teardowns):
-            return
-        extra = _annotations(report)
-        if self._setups:
-            extra["fixtures"], self._setups = self._setups, []
-        if self._teardowns:
-            extra["teardowns"], self._teardowns = self._teardowns, []
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: the controller merges these
+            workeroutput[WORKER_OUTPUT_KEY] = self.timings.rows()
+
+
+def _key(fixturedef: pytest.FixtureDef[Any]) -> FixtureKey:
+    return (fixturedef.argname, fixturedef.scope, fixturedef.baseid)
 
 
 class ResourceSampler:
@@ -100,19 +100,14 @@ class ResourceSampler:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # tryfirst: under xdist, the worker's own logreport hook sends the report to the
+        # controller with every attribute set on it by then, this one included.
         self._rss_peak = max(self._rss_peak, self._process.memory_info().rss)
         if report.when == "teardown":
-            extra = _annotations(report)
-            extra["cpu_time"] = time.process_time() - self._cpu_start
-            extra["memory_peak_mb"] = (self._rss_peak - self._rss_start) / MB
-
-
-def _annotations(report: pytest.TestReport) -> dict[str, Any]:
-    """optikit's dict on the report, created on first use: most reports never get one."""
-    extra: dict[str, Any] | None = getattr(report, "optikit", None)
-    if extra is None:
-        extra = report.optikit = {}  # type: ignore[attr-defined]
-    return extra
+            report.optikit = {  # type: ignore[attr-defined]
+                "cpu_time": round(time.process_time() - self._cpu_start, 6),
+                "memory_peak_mb": round((self._rss_peak - self._rss_start) / MB, 3),
+            }
 
 
 def _is_parameter(fixturedef: pytest.FixtureDef[Any]) -> bool:
@@ -129,11 +124,12 @@ class SessionRecorder:
         self.data_file = data_file
         self.keep_history = keep_history
         self.collector = TimingCollector(settings.performance.exclude)
+        self.reports = self.collector.reports
+        self.calibrations: list[float] = []  # one per xdist worker
         self.started = time.perf_counter()
         self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self.collection_time = 0.0
         self.outcome: str | None = None
-        self._marker_names: frozenset[str] | None = None
         # git and platform facts wait on subprocesses and files: gather them while tests run
         self._facts = ThreadPoolExecutor(1, thread_name_prefix="optikit-facts")
         self._git = self._facts.submit(git_facts, settings.root)
@@ -147,52 +143,30 @@ class SessionRecorder:
         self.collection_time = max(self.collection_time, time.perf_counter() - self.started)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # Folded in as it arrives: under xdist this overlaps the workers' run, where folding
-        # everything at session end would sit on the critical path (measured: +12% vs +6%).
-        # Attributes xdist or optikit may have set are looked up in the instance dict:
-        # a missing attribute through getattr() costs an exception per report.
-        attributes = vars(report)
-        node = attributes.get("node")
-        line = report.location[1] if report.location else None
-        when = report.when or "call"
-        self.collector.add(
-            PhaseReport(
-                report.nodeid,
-                when,
-                report.duration,
-                report.outcome,
-                node.gateway.id if node is not None else "main",
-                line + 1 if line is not None else None,
-                "wasxfail" in attributes,
-                attributes.get("optikit", NO_EXTRA),
-                self._markers(report) if when == "setup" else None,
-            )
-        )
+        # Kept, not looked at: the whole per-test cost of the tracker is this append.
+        self.reports.append(report)
 
-    def _markers(self, report: pytest.TestReport) -> list[str]:
-        """The test's registered markers, read from the keywords every report already carries.
-
-        Reading them here rather than from the item in the worker spares a hook wrapper per
-        phase and an attribute on every report crossing xdist's pipe.
-        """
-        if self._marker_names is None:
-            lines: list[str] = self.config.getini("markers")
-            names = {line.split(":", 1)[0].split("(", 1)[0].strip() for line in lines}
-            self._marker_names = frozenset(names - MECHANICAL_MARKERS)
-        return [keyword for keyword in report.keywords if keyword in self._marker_names]
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any) -> None:
+        """An xdist worker finished: add the fixture timings and calibration it measured."""
+        workeroutput = getattr(node, "workeroutput", {})
+        self.collector.fixtures.merge(workeroutput.get(WORKER_OUTPUT_KEY, ()))
+        if CALIBRATION_KEY in workeroutput:
+            self.calibrations.append(workeroutput[CALIBRATION_KEY])
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:
         """Write even after a failure or Ctrl-C: an interrupted run keeps what it measured."""
         self._facts.shutdown(wait=False)
-        if not self.collector:
+        if not self.reports:
             self.outcome = "no tests ran; nothing recorded"
             return
+        self.collector.marker_names = registered_markers(self.config)
         record = self.collector.record(
             run_id=f"{self.started_at[:19].replace(':', '')}-{os.urandom(4).hex()}",
             started_at=self.started_at,
             git=self._git.result(),
-            machine={**self._platform.result(), "calibration": calibrate()},
+            machine={**self._platform.result(), "calibration": self._calibration()},
             slow_threshold=self.settings.performance.slow_test_threshold_seconds,
             collection_time=self.collection_time,
             wall_time=time.perf_counter() - self.started,
@@ -202,16 +176,22 @@ class SessionRecorder:
                 label: {k: round(v, 6) for k, v in vars(counts).items() if k != "last_used"}
                 for label, counts in cache_figures.items()
             }
-        write_run_record(self.data_file, record)
+        tests_json = write_run_record(self.data_file, record)
         self.outcome = f"{len(record['tests'])} tests recorded in {self.data_file}"
         if self.keep_history:
             db = self.settings.path(self.settings.performance.history_db)
             try:
-                history.append_run(db, record)
+                history.append_run(db, record, tests_json)
             except OptikitError as exc:
                 self.outcome += f"; history not updated: {exc}"
                 return
             self.outcome += f" and {db}"
+
+    def _calibration(self) -> float:
+        """The workers' middle one under xdist; in a single process, measured now."""
+        if not self.calibrations:
+            return calibrate()
+        return sorted(self.calibrations)[len(self.calibrations) // 2]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.outcome:
@@ -228,11 +208,16 @@ def register(config: pytest.Config, settings: OptikitConfig) -> None:
             raise pytest.UsageError(
                 "--track-memory needs psutil: pip install 'optikit[memory]'"
             ) from None
-    config.pluginmanager.register(FixtureTimer(), "optikit-fixture-timer")
     if track_memory:
         config.pluginmanager.register(ResourceSampler(), "optikit-resource-sampler")
-    if hasattr(config, "workerinput"):
-        return  # an xdist worker: the controller records
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller records
+        config.pluginmanager.register(FixtureTimer(FixtureTimings()), "optikit-fixture-timer")
+        # Measured now, while the other workers start: a neighbour that leaves the workers
+        # less CPU than they need slows this as it slows their tests. Measured once the run
+        # is over, in the controller alone, it would not show.
+        workeroutput[CALIBRATION_KEY] = calibrate()
+        return
     data_file = config.getoption("performance_data") or settings.performance.data_file
     recorder = SessionRecorder(
         config,
@@ -241,3 +226,11 @@ def register(config: pytest.Config, settings: OptikitConfig) -> None:
         keep_history=not config.getoption("performance_no_history"),
     )
     config.pluginmanager.register(recorder, "optikit-session-recorder")
+    fixture_timer = FixtureTimer(recorder.collector.fixtures)
+    config.pluginmanager.register(fixture_timer, "optikit-fixture-timer")
+
+
+def registered_markers(config: pytest.Config) -> set[str]:
+    """Names of the markers registered with pytest: what a test's keywords are checked against."""
+    lines: list[str] = config.getini("markers")
+    return {line.split(":", 1)[0].split("(", 1)[0].strip() for line in lines}

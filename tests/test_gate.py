@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from optikit.config import PerformanceConfig
-from optikit.gate import compare, confirm
+from optikit.gate import compare, confirm, reference_tests
 from tests.factories import baseline, record
 
 SETTINGS = PerformanceConfig()  # 20% per test, 15% suite, 0.05 s floor, 3 MADs
@@ -151,15 +151,66 @@ def test_speed_factor_needs_enough_stable_tests() -> None:
 
 
 def test_confirm_keeps_persistent_regressions_only() -> None:
-    durations = suite()
+    durations = suite(count=20)
     slower = {**durations, "tests/test_a.py::test_1": 2.0, "tests/test_a.py::test_2": 2.0}
     expected = baseline(durations)
     result = compare(expected, record(slower), SETTINGS)
     assert len(result.regressions) == 2
-    reruns = {
-        "tests/test_a.py::test_1": [2.1, 1.9, 2.0],
-        "tests/test_a.py::test_2": [1.0, 1.02, 0.98],
-    }
-    confirmed = confirm(result, reruns, expected, SETTINGS)
+    references = reference_tests(result, expected, SETTINGS)
+    assert len(references) == 10
+    assert not {"tests/test_a.py::test_1", "tests/test_a.py::test_2"} & set(references)
+    reruns = [
+        {
+            "tests/test_a.py::test_1": t1,
+            "tests/test_a.py::test_2": t2,
+            **dict.fromkeys(references, 1.0),
+        }
+        for t1, t2 in ((2.1, 1.0), (1.9, 1.02), (2.0, 0.98))
+    ]
+    confirmed = confirm(result, reruns, expected, SETTINGS, references)
     assert [t.nodeid for t in confirmed.regressions] == ["tests/test_a.py::test_1"]
     assert verdicts(confirmed)["tests/test_a.py::test_2"] == "unconfirmed"
+
+
+def test_confirm_corrects_each_rerun_by_its_references() -> None:
+    """A re-run on a machine twice as slow is not a regression; a 30% slowdown on it is."""
+    durations = suite(count=20)
+    expected = baseline(durations)
+    trial = {**durations, "tests/test_a.py::test_1": 1.3, "tests/test_a.py::test_2": 1.3}
+    result = compare(expected, record(trial), SETTINGS)
+    references = reference_tests(result, expected, SETTINGS)
+    reruns = [
+        {
+            "tests/test_a.py::test_1": 2.0,
+            "tests/test_a.py::test_2": 2.6,
+            **dict.fromkeys(references, 2.0),
+        }
+        for _ in range(3)
+    ]
+    confirmed = confirm(result, reruns, expected, SETTINGS, references)
+    assert [t.nodeid for t in confirmed.regressions] == ["tests/test_a.py::test_2"]
+    assert verdicts(confirmed)["tests/test_a.py::test_1"] == "unconfirmed"
+
+
+def test_a_slowdown_one_noisy_run_hid_is_found_by_confirm() -> None:
+    """Past half its threshold, a test is a suspect even when the first run let it pass."""
+    durations = suite(count=20)
+    expected = baseline(durations)
+    hidden = {**durations, "tests/test_a.py::test_1": 1.15, "tests/test_a.py::test_2": 1.05}
+    result = compare(expected, record(hidden), SETTINGS)
+    assert not result.failed
+    assert result.suspects == ["tests/test_a.py::test_1"]  # test_2 is under half of 20%
+    references = reference_tests(result, expected, SETTINGS)
+    reruns = [{"tests/test_a.py::test_1": 1.3, **dict.fromkeys(references, 1.0)}] * 3
+    confirmed = confirm(result, reruns, expected, SETTINGS, references)
+    assert [t.nodeid for t in confirmed.regressions] == ["tests/test_a.py::test_1"]
+    assert confirmed.failed
+
+
+def test_confirm_without_references_takes_rerun_times_as_they_are() -> None:
+    durations = suite(count=20)
+    expected = baseline(durations)
+    result = compare(expected, record({**durations, "tests/test_a.py::test_1": 2.0}), SETTINGS)
+    confirmed = confirm(result, [{"tests/test_a.py::test_1": 2.0}], expected, SETTINGS, [])
+    assert [t.nodeid for t in confirmed.regressions] == ["tests/test_a.py::test_1"]
+    assert any("reference" in note for note in confirmed.notes)

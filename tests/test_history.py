@@ -91,3 +91,39 @@ def test_a_version_1_history_is_migrated_on_first_open(tmp_path: Path) -> None:
     append_many(db, "new", 1)
     assert history.durations(db, 10) == {"t.py::a": [1.0, 1.0], "t.py::b": [2.0]}
     assert history.durations(db, 10, passed_only=False)["t.py::b"] == [2.0, 2.0]
+
+
+def test_a_version_2_history_is_migrated_on_first_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "h.db"
+    rows = '[["t.py::a",1.0,0,1.0,0,"passed"],["t.py::b",2.0,0,2.0,0,"failed"]]'
+    with sqlite3.connect(db) as connection:
+        connection.executescript(
+            f"""
+            CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT UNIQUE NOT NULL,
+                started_at TEXT NOT NULL, git_commit TEXT, branch TEXT, dirty INTEGER,
+                platform TEXT, python TEXT, cpu_count INTEGER, calibration REAL,
+                total_duration REAL NOT NULL, wall_time REAL, tests INTEGER NOT NULL);
+            CREATE TABLE run_tests (run INTEGER PRIMARY KEY REFERENCES runs(id), tests TEXT);
+            INSERT INTO runs (run_id, started_at, total_duration, tests) VALUES ('old', 'x', 3, 2);
+            INSERT INTO run_tests VALUES (1, '{rows}');
+            PRAGMA user_version = 2;
+            """
+        )
+    connection.close()
+    append_many(db, "new", 1)
+    assert history.durations(db, 10) == {"t.py::a": [1.0, 1.0], "t.py::b": [2.0]}
+    assert history.durations(db, 10, passed_only=False)["t.py::b"] == [2.0, 2.0]
+
+
+def test_a_damaged_run_names_the_database_and_the_fix(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "h.db"
+    append_many(db, "run", 1)
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE run_tests SET tests = x'00ff00'")
+    connection.close()
+    with pytest.raises(OptikitError, match=r"h.db: history database is unreadable .*Move it aside"):
+        history.durations(db, 10)

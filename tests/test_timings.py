@@ -1,10 +1,32 @@
-"""TimingCollector: how phase reports become test and fixture entries."""
+"""TimingCollector and FixtureTimings: how real pytest reports become test and fixture entries."""
 
 from __future__ import annotations
 
-from optikit.timings import PhaseReport, TimingCollector
+from typing import Any
+
+import pytest
+
+from optikit.timings import FixtureTimings, TimingCollector
 
 NODE = "tests/test_a.py::test_x"
+
+
+def report(
+    nodeid: str, when: str, seconds: float, outcome: str = "passed", **extra: Any
+) -> pytest.TestReport:
+    """A report as pytest (or xdist's controller, with ``worker_id``) hands it to plugins."""
+    keywords = {name: 1 for name in (nodeid.rsplit("::", 1)[-1], *extra.pop("marks", ()))}
+    return pytest.TestReport(
+        nodeid,
+        (nodeid.split("::")[0], 3, "test_x"),
+        keywords,
+        outcome,
+        None,
+        when,
+        (),
+        seconds,
+        **extra,
+    )
 
 
 def phases(collector: TimingCollector, nodeid: str = NODE, **outcomes: str) -> None:
@@ -12,7 +34,8 @@ def phases(collector: TimingCollector, nodeid: str = NODE, **outcomes: str) -> N
     for when, seconds in (("setup", 0.1), ("call", 0.5), ("teardown", 0.2)):
         if when == "call" and outcomes.get("setup", "passed") != "passed":
             continue
-        collector.add(PhaseReport(nodeid, when, seconds, outcomes.get(when, "passed"), "gw1", 4))
+        outcome = outcomes.get(when, "passed")
+        collector.reports.append(report(nodeid, when, seconds, outcome, worker_id="gw1"))
 
 
 def test_phases_add_up_and_keep_worker_and_line() -> None:
@@ -24,14 +47,20 @@ def test_phases_add_up_and_keep_worker_and_line() -> None:
     assert test["status"] == "passed"
 
 
+def test_a_single_process_run_is_worker_main() -> None:
+    collector = TimingCollector()
+    collector.reports.append(report(NODE, "setup", 0.1))
+    assert collector.tests()[0]["worker"] == "main"
+
+
 def test_outcomes() -> None:
     collector = TimingCollector()
     phases(collector, "t.py::setup_error", setup="failed")
     phases(collector, "t.py::skipped", setup="skipped")
     phases(collector, "t.py::failed", call="failed")
     phases(collector, "t.py::teardown_error", teardown="failed")
-    collector.add(PhaseReport("t.py::xfail", "call", 0.1, "skipped", "main", xfail=True))
-    collector.add(PhaseReport("t.py::xpass", "call", 0.1, "passed", "main", xfail=True))
+    collector.reports.append(report("t.py::xfail", "call", 0.1, "skipped", wasxfail=""))
+    collector.reports.append(report("t.py::xpass", "call", 0.1, "passed", wasxfail=""))
     status = {t["nodeid"]: t["status"] for t in collector.tests()}
     assert status == {
         "t.py::setup_error": "error",
@@ -45,8 +74,8 @@ def test_outcomes() -> None:
 
 def test_reruns_are_counted_separately_from_the_final_attempt() -> None:
     collector = TimingCollector()
-    collector.add(PhaseReport(NODE, "setup", 0.1, "passed", "main"))
-    collector.add(PhaseReport(NODE, "call", 3.0, "rerun", "main"))
+    collector.reports.append(report(NODE, "setup", 0.1))
+    collector.reports.append(report(NODE, "call", 3.0, "rerun"))
     phases(collector)
     (test,) = collector.tests()
     assert test["reruns"] == 1
@@ -54,75 +83,53 @@ def test_reruns_are_counted_separately_from_the_final_attempt() -> None:
     assert test["status"] == "passed"
 
 
-def test_markers_come_from_setup_and_memory_and_cpu_from_the_annotations() -> None:
-    collector = TimingCollector()
-    collector.add(PhaseReport(NODE, "setup", 0.1, "passed", "main", markers=["slow"]))
-    collector.add(
-        PhaseReport(
-            NODE,
-            "teardown",
-            0.1,
-            "passed",
-            "main",
-            optikit={"cpu_time": 0.4, "memory_peak_mb": 12.5},
-        )
-    )
+def test_registered_markers_come_from_setup_and_memory_and_cpu_from_the_annotations() -> None:
+    collector = TimingCollector(marker_names={"slow", "parametrize"})
+    collector.reports.append(report(NODE, "setup", 0.1, marks=("slow", "parametrize", "tests")))
+    annotations = {"cpu_time": 0.4, "memory_peak_mb": 12.5}
+    collector.reports.append(report(NODE, "teardown", 0.1, optikit=annotations))
     (test,) = collector.tests()
-    assert test["markers"] == ["slow"]
+    assert test["markers"] == ["slow"]  # parametrize says how it runs, not what it is
     assert test["cpu_time"] == 0.4
     assert test["memory_peak_mb"] == 12.5
 
 
 def test_fixture_timings_are_aggregated_per_definition() -> None:
-    collector = TimingCollector()
+    timings = FixtureTimings()
     for seconds in (0.3, 0.5):
-        collector.add(
-            PhaseReport(
-                NODE,
-                "setup",
-                seconds,
-                "passed",
-                "main",
-                optikit={"fixtures": [["data", "function", "tests", seconds]]},
-            )
-        )
-    collector.add(
-        PhaseReport(
-            NODE,
-            "teardown",
-            0.2,
-            "passed",
-            "main",
-            optikit={"teardowns": [["data", "function", "tests", 0.2]]},
-        )
-    )
-    (fixture,) = collector.fixtures()
-    assert fixture == {
-        "name": "data",
-        "scope": "function",
-        "baseid": "tests",
-        "setups": 2,
-        "total": 0.8,
-        "max": 0.5,
-        "teardown_total": 0.2,
-    }
+        timings.setup(("data", "function", "tests"), seconds)
+    timings.teardown(("data", "function", "tests"), 0.2)
+    assert timings.entries() == [
+        {
+            "name": "data",
+            "scope": "function",
+            "baseid": "tests",
+            "setups": 2,
+            "total": 0.8,
+            "max": 0.5,
+            "teardown_total": 0.2,
+        }
+    ]
 
 
-def test_excluded_paths_keep_fixture_timings_but_not_tests() -> None:
+def test_workers_fixture_timings_merge_into_the_controllers() -> None:
+    workers = [FixtureTimings(), FixtureTimings()]
+    workers[0].setup(("db", "session", ""), 1.0)
+    workers[1].setup(("db", "session", ""), 3.0)
+    workers[1].teardown(("db", "session", ""), 0.5)
+    controller = FixtureTimings()
+    for worker in workers:
+        controller.merge(worker.rows())
+    (fixture,) = controller.entries()
+    assert (fixture["setups"], fixture["total"], fixture["max"]) == (2, 4.0, 3.0)
+    assert fixture["teardown_total"] == 0.5
+
+
+def test_excluded_paths_are_not_recorded() -> None:
     collector = TimingCollector(exclude=("tests/performance/test_*.py",))
-    collector.add(
-        PhaseReport(
-            "tests/performance/test_gate.py::test_x",
-            "setup",
-            0.1,
-            "passed",
-            "main",
-            optikit={"fixtures": [["db", "session", "", 0.1]]},
-        )
-    )
+    phases(collector, "tests/performance/test_gate.py::test_x")
     phases(collector)
     assert [t["nodeid"] for t in collector.tests()] == [NODE]
-    assert collector.fixtures()[0]["name"] == "db"
 
 
 def test_record_has_summary_and_worker_load() -> None:
