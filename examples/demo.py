@@ -194,7 +194,9 @@ def gate_step(project: Path, server: FakeLLMServer) -> bool:
         "Running the suite again..."
     )
     tracked_run(project, server, "Running the suite with the slow commit...")
-    with console.status("optikit regression --confirm 2 (re-runs flagged tests twice)..."):
+    with console.status(
+        "optikit regression --confirm 2 (re-runs the suspects twice, beside reference tests)..."
+    ):
         gate = run(project, server, "optikit", "regression", "--confirm", "2")
     console.print(gate.stdout.rstrip(), markup=False, highlight=False)
     caught = gate.returncode == 1

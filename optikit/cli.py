@@ -161,7 +161,8 @@ def baseline(
         typer.Option(
             "--from-history",
             min=1,
-            help="Use each test's median over the last N runs in the history (recommended) "
+            help="Use each test's lower quartile over the last N runs in the history "
+            "(recommended: a few disturbed runs cannot drag it up) "
             "instead of the latest run alone.",
         ),
     ] = None,
@@ -179,7 +180,9 @@ def baseline(
     )
     path = _baseline_path(config, output)
     write_baseline(path, built)
-    source = f"medians of the last {built['runs']} runs" if from_history else "the latest run"
+    source = (
+        f"lower quartiles of the last {built['runs']} runs" if from_history else "the latest run"
+    )
     console.print(
         f"Baseline of [bold]{len(built['tests'])}[/] tests from {source} "
         f"written to {escape(str(path))}."

@@ -25,7 +25,9 @@ def rerun_durations(
 ) -> list[dict[str, float]]:
     """The passing tests' durations in each of ``times`` fresh pytest runs of just these tests.
 
-    One mapping per run: the gate compares tests within a run to tell that run's speed.
+    One mapping per run: the gate compares tests within a run to tell that run's speed. The
+    tests run in node id order, as the suite's files have them, so a warm-up cost at the
+    start of the process does not fall on one kind of test.
     """
     runs: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="optikit-confirm-") as tmp:
@@ -43,7 +45,7 @@ def rerun_durations(
                 "--track-performance",
                 "--performance-no-history",
                 f"--performance-data={data}",
-                *nodeids,
+                *sorted(set(nodeids)),
             ]
             result = subprocess.run(command, cwd=root, capture_output=True, text=True)
             if not data.exists():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import gc
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -161,6 +162,18 @@ class SessionRecorder:
         if not self.reports:
             self.outcome = "no tests ran; nothing recorded"
             return
+        # Building the record allocates tens of thousands of objects and frees none of them:
+        # the collections they would set off scan pytest's whole heap for nothing (measured:
+        # about a sixth of the tracker's cost on 1,000 trivial tests).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._write()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _write(self) -> None:
         self.collector.marker_names = registered_markers(self.config)
         record = self.collector.record(
             run_id=f"{self.started_at[:19].replace(':', '')}-{os.urandom(4).hex()}",
