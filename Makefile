@@ -37,6 +37,7 @@ demo: install
 bench: install
 	$(BIN)/python benchmarks/tracker_overhead.py
 	$(BIN)/python benchmarks/gate_accuracy.py
+	$(BIN)/python benchmarks/gate_accuracy.py --neighbour
 	$(BIN)/python benchmarks/fixture_cache.py
 	$(BIN)/python benchmarks/llm_cassettes.py
 	$(BIN)/python benchmarks/codemod_throughput.py

@@ -1,12 +1,8 @@
 """The committed baseline: what "normal" is for each test, and how noisy it is.
 
-Built from the latest run, or better from the last N runs in the history. Each test's
-baseline is then its lower quartile over those runs: interference (a busy neighbour, a GC
-pause, a cold cache) only ever adds time, so on a shared runner the median lands anywhere
-between the quiet runs and the disturbed ones, while the lower quartile stays with the quiet
-ones as long as they are at least a quarter of the history. The noise of each test (its
-median absolute deviation over the history) is what lets the gate ignore a test that jitters
-by 30% on its own.
+Built from the latest run, or better from the median of the last N runs in the history; the
+noise of each test (its median absolute deviation over the history) is what lets the gate
+ignore a test that jitters by 30% on its own.
 """
 
 from __future__ import annotations
@@ -57,13 +53,6 @@ def mad(values: list[float]) -> float:
     return statistics.median(abs(value - centre) for value in values)
 
 
-def lower_quartile(values: list[float]) -> float:
-    """A test's time when the runner leaves it alone (see the module docstring)."""
-    if len(values) < 2:
-        return values[0]
-    return statistics.quantiles(values, n=4, method="inclusive")[0]
-
-
 def groups_of(test: TestEntry) -> list[str]:
     """The suite totals a test counts towards: the whole suite, its module, its markers."""
     return ["suite", f"module:{test['module']}", *(f"marker:{m}" for m in test["markers"])]
@@ -75,7 +64,7 @@ def build_baseline(
     history_db: Path | None,
     from_history: int | None = None,
 ) -> Baseline:
-    """Durations from the latest run (or history lower quartiles), noise from the history."""
+    """Durations from the latest run (or history medians), noise from the history."""
     passed = [test for test in latest["tests"] if test["status"] == "passed"]
     durations = {test["nodeid"]: test["duration"] for test in passed}
     samples: dict[str, list[float]] = {}
@@ -97,7 +86,7 @@ def build_baseline(
                 history_db,
             )
         durations = {
-            nodeid: lower_quartile(samples[nodeid]) for nodeid in durations if nodeid in samples
+            nodeid: statistics.median(samples[nodeid]) for nodeid in durations if nodeid in samples
         }
         runs = max(len(values) for values in samples.values())
     tests = {

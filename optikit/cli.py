@@ -161,8 +161,7 @@ def baseline(
         typer.Option(
             "--from-history",
             min=1,
-            help="Use each test's lower quartile over the last N runs in the history "
-            "(recommended: a few disturbed runs cannot drag it up) "
+            help="Use each test's median over the last N runs in the history (recommended) "
             "instead of the latest run alone.",
         ),
     ] = None,
@@ -180,9 +179,7 @@ def baseline(
     )
     path = _baseline_path(config, output)
     write_baseline(path, built)
-    source = (
-        f"lower quartiles of the last {built['runs']} runs" if from_history else "the latest run"
-    )
+    source = f"medians of the last {built['runs']} runs" if from_history else "the latest run"
     console.print(
         f"Baseline of [bold]{len(built['tests'])}[/] tests from {source} "
         f"written to {escape(str(path))}."
@@ -198,7 +195,7 @@ def regression(
             "--confirm",
             min=0,
             metavar="K",
-            help="Re-run the suspects (tests past half their threshold) K times in fresh "
+            help="Re-run the suspects (tests past a quarter of their threshold) K times in fresh "
             "pytest processes, beside a few stable reference tests that tell each re-run's "
             "speed, and judge them on the median: one noisy run neither fails CI nor hides a "
             "real slowdown.",

@@ -28,7 +28,7 @@ from optikit.config import PerformanceConfig
 from optikit.run_record import RunRecord
 
 MIN_TESTS_FOR_SPEED_FACTOR = 5
-SUSPECT_SHARE = 0.5  # one noisy run can hide up to half of a real slowdown
+SUSPECT_SHARE = 0.25  # one noisy run can hide most of a real slowdown
 REFERENCE_TESTS = 10
 MIN_REFERENCES = 3
 
@@ -71,7 +71,9 @@ class GateResult:
     calibration_ratio: float
     notes: list[str] = field(default_factory=list)
     suite_divisor: float = 1.0
-    suspects: list[str] = field(default_factory=list)  # for confirm: past half the threshold
+    suspects: list[str] = field(
+        default_factory=list
+    )  # for confirm: past a quarter of the threshold
 
     @property
     def regressions(self) -> list[TestVerdict]:
