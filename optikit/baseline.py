@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, TypedDict, cast
@@ -19,6 +20,11 @@ from optikit import history
 from optikit.config import PerformanceConfig
 from optikit.errors import OptikitError
 from optikit.run_record import SCHEMA_VERSION, RunRecord, TestEntry, read_json
+
+if sys.version_info >= (3, 11):
+    from typing import NotRequired
+else:  # pragma: no cover - exercised on 3.10 only
+    from typing_extensions import NotRequired
 
 NOISE_WINDOW = 20  # runs of history used for noise when the baseline is the latest run
 
@@ -39,6 +45,7 @@ class Baseline(TypedDict):
     baseline_date: str
     commit: str | None
     calibration: float | None
+    cpu_wait_share: NotRequired[float | None]  # absent from baselines written before it
     runs: int
     tests: dict[str, TestBaseline]
     suite_metrics: dict[str, SuiteBaseline]
@@ -68,16 +75,12 @@ def build_baseline(
     passed = [test for test in latest["tests"] if test["status"] == "passed"]
     durations = {test["nodeid"]: test["duration"] for test in passed}
     samples: dict[str, list[float]] = {}
-    calibrations: list[float] = []
+    recent: list[history.RunSummary] = []
     runs = 1
     if history_db is not None and history_db.exists():
         window = from_history or NOISE_WINDOW
         samples = history.durations(history_db, window)
-        calibrations = [
-            run.calibration
-            for run in history.recent_runs(history_db, window)
-            if run.calibration is not None
-        ]
+        recent = history.recent_runs(history_db, window)
     if from_history:
         if not samples:
             raise OptikitError(
@@ -102,14 +105,21 @@ def build_baseline(
         if test["nodeid"] in tests:
             for group in groups_of(test):
                 members[group].append(test["nodeid"])
-    latest_calibration = latest["machine"].get("calibration")
+
+    def machine_fact(name: str) -> float | None:
+        """The history's median when the baseline comes from it, else the latest run's."""
+        values = [getattr(run, name) for run in recent if getattr(run, name) is not None]
+        if from_history and values:
+            return float(statistics.median(values))
+        value = latest["machine"].get(name)
+        return float(value) if isinstance(value, int | float) else None
+
     return Baseline(
         schema_version=SCHEMA_VERSION,
         baseline_date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         commit=latest["git"].get("commit"),
-        calibration=statistics.median(calibrations)
-        if from_history and calibrations
-        else latest_calibration,
+        calibration=machine_fact("calibration"),
+        cpu_wait_share=machine_fact("cpu_wait_share"),
         runs=runs,
         tests=tests,
         suite_metrics={

@@ -195,7 +195,7 @@ def regression(
             "--confirm",
             min=0,
             metavar="K",
-            help="Re-run the suspects (tests past a quarter of their threshold) K times in fresh "
+            help="Re-run the suspects (tests past half their threshold) K times in fresh "
             "pytest processes, beside a few stable reference tests that tell each re-run's "
             "speed, and judge them on the median: one noisy run neither fails CI nor hides a "
             "real slowdown.",
@@ -255,7 +255,7 @@ def show_gate(result: GateResult, show_all: bool) -> None:
     rows = gate_rows(result, everything=show_all)
     if rows:
         console.print(_verdict_table("Tests against the baseline", GATE_HEADER, rows))
-    title = "Suite totals (calibration-adjusted)"
+    title = "Suite totals (adjusted for a slower or busier runner)"
     console.print(_verdict_table(title, SUITE_HEADER, suite_rows(result)))
     for note in result.notes:
         console.print(f"[dim]note: {escape(note)}[/]")
@@ -266,6 +266,7 @@ def show_gate(result: GateResult, show_all: bool) -> None:
     console.print(
         f"Gate {verdict}: {counts}; runner speed factor {result.speed_factor:.2f} "
         f"(test times are divided by it), CPU calibration ratio {result.calibration_ratio:.2f}, "
+        f"CPU contention ratio {result.contention_ratio:.2f}, "
         f"suite totals divided by {result.suite_divisor:.2f}."
     )
 

@@ -10,11 +10,12 @@ Rules (DESIGN.md, issue "regression gate"), in the order they are applied:
    ``noise_mads`` times its own noise (the MAD of its history).
 3. A test whose history is too noisy to gate at its threshold is reported as ``noisy``.
 4. Suite totals (the whole suite, per module, per marker) are compared against
-   ``suite_threshold`` after dividing by the runner slowdown that the CPU calibration score
+   ``suite_threshold`` after dividing by the runner slowdown that the machine's own account
    *and* the tests agree on, so a real slowdown that hits every test, which rule 1 absorbs,
-   still fails. The calibration ratio alone is too noisy on a loaded machine (measured here:
-   0.62 between two idle-vs-busy runs on one machine), so it only ever excuses a slowdown
-   the tests also show: the divisor is the calibration ratio clamped to [1, speed factor].
+   still fails. The machine's account is the larger of the CPU calibration ratio (slower
+   hardware) and the contention ratio (the share of their time the test processes waited
+   for a CPU, from the kernel, against the baseline's: a busy neighbour). Neither is trusted
+   beyond what the tests show: the divisor is clamped to [1, speed factor].
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from optikit.config import PerformanceConfig
 from optikit.run_record import RunRecord
 
 MIN_TESTS_FOR_SPEED_FACTOR = 5
-SUSPECT_SHARE = 0.25  # one noisy run can hide most of a real slowdown
+SUSPECT_SHARE = 0.5  # one noisy run can hide half of a real slowdown
 REFERENCE_TESTS = 10
 MIN_REFERENCES = 3
 
@@ -71,9 +72,8 @@ class GateResult:
     calibration_ratio: float
     notes: list[str] = field(default_factory=list)
     suite_divisor: float = 1.0
-    suspects: list[str] = field(
-        default_factory=list
-    )  # for confirm: past a quarter of the threshold
+    suspects: list[str] = field(default_factory=list)  # for confirm: past half the threshold
+    contention_ratio: float = 1.0
 
     @property
     def regressions(self) -> list[TestVerdict]:
@@ -119,7 +119,8 @@ def compare(baseline: Baseline, current: RunRecord, settings: PerformanceConfig)
             f"(needs {MIN_TESTS_FOR_SPEED_FACTOR})"
         )
     calibration = _calibration_ratio(baseline, current)
-    excused = min(max(calibration, 1.0), max(speed, 1.0))
+    contention = _contention_ratio(baseline, current)
+    excused = min(max(calibration, contention, 1.0), max(speed, 1.0))
 
     verdicts = [
         judge_test(
@@ -145,7 +146,7 @@ def compare(baseline: Baseline, current: RunRecord, settings: PerformanceConfig)
         if v.corrected - v.baseline
         > SUSPECT_SHARE * max(v.baseline * v.threshold / 100, settings.noise_floor_seconds)
     ]
-    return GateResult(verdicts, suites, speed, calibration, notes, excused, suspects)
+    return GateResult(verdicts, suites, speed, calibration, notes, excused, suspects, contention)
 
 
 def judge_test(
@@ -200,6 +201,20 @@ def judge_suites(
             )
         )
     return verdicts
+
+
+def _contention_ratio(baseline: Baseline, current: RunRecord) -> float:
+    """How much longer work took because the test processes waited for a CPU, against the
+    baseline's runs: a process that waited a share ``w`` of its time ran ``1 / (1 - w)`` times
+    slower than it would have alone. 1.0 where either side was not measured."""
+    before, after = baseline.get("cpu_wait_share"), current["machine"].get("cpu_wait_share")
+    if (
+        isinstance(before, int | float)
+        and isinstance(after, int | float)
+        and max(before, after) < 1
+    ):
+        return (1 - float(before)) / (1 - float(after))
+    return 1.0
 
 
 def _calibration_ratio(baseline: Baseline, current: RunRecord) -> float:

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS runs (
     python TEXT,
     cpu_count INTEGER,
     calibration REAL,
+    cpu_wait_share REAL,
     total_duration REAL NOT NULL,
     wall_time REAL,
     tests INTEGER NOT NULL
@@ -58,6 +59,7 @@ class RunSummary:
     calibration: float | None
     total_duration: float
     tests: int
+    cpu_wait_share: float | None = None
 
 
 def _set_wal(connection: sqlite3.Connection) -> None:
@@ -122,6 +124,9 @@ def _create_or_migrate(connection: sqlite3.Connection) -> None:
     elif version == 2:
         for run, text in connection.execute("SELECT run, tests FROM run_tests").fetchall():
             runs[run] = [dict(zip(OLD_FIELDS, row, strict=True)) for row in json.loads(text)]
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(runs)")}
+    if "cpu_wait_share" not in columns:  # versions 1 and 2 did not measure it
+        connection.execute("ALTER TABLE runs ADD COLUMN cpu_wait_share REAL")
     connection.executemany(
         "INSERT OR REPLACE INTO run_tests VALUES (?, ?)",
         [(run, _compress(json.dumps(tests))) for run, tests in runs.items()],
@@ -156,8 +161,8 @@ def append_run(path: Path, record: RunRecord, tests_json: str | None = None) -> 
     with _connect(path) as connection, _transaction(connection):
         cursor = connection.execute(
             "INSERT OR IGNORE INTO runs (run_id, started_at, git_commit, branch, dirty, platform,"
-            " python, cpu_count, calibration, total_duration, wall_time, tests)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " python, cpu_count, calibration, cpu_wait_share, total_duration, wall_time, tests)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record["run_id"],
                 record["started_at"],
@@ -168,6 +173,7 @@ def append_run(path: Path, record: RunRecord, tests_json: str | None = None) -> 
                 machine.get("python"),
                 machine.get("cpu_count"),
                 machine.get("calibration"),
+                machine.get("cpu_wait_share"),
                 record["summary"]["total_duration"],
                 record.get("wall_time"),
                 len(record["tests"]),
@@ -192,7 +198,8 @@ def recent_runs(path: Path, limit: int) -> list[RunSummary]:
     _require(path)
     with _connect(path) as connection:
         rows = connection.execute(
-            "SELECT run_id, started_at, git_commit, calibration, total_duration, tests"
+            "SELECT run_id, started_at, git_commit, calibration, total_duration, tests,"
+            " cpu_wait_share"
             " FROM runs ORDER BY id DESC LIMIT ?",
             (limit,),
         ).fetchall()

@@ -262,8 +262,8 @@ def markdown_gate(gate: GateResult) -> list[str]:
     lines = ["## Against the baseline", ""]
     lines.append(
         f"Runner speed factor {gate.speed_factor:.2f}, CPU calibration ratio "
-        f"{gate.calibration_ratio:.2f}, suite totals divided by {gate.suite_divisor:.2f}. "
-        + " ".join(gate.notes)
+        f"{gate.calibration_ratio:.2f}, CPU contention ratio {gate.contention_ratio:.2f}, "
+        f"suite totals divided by {gate.suite_divisor:.2f}. " + " ".join(gate.notes)
     )
     lines.append("")
     rows = gate_rows(gate)

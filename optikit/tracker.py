@@ -28,14 +28,15 @@ import pytest
 from fixtures_lib.cache_session import run_totals
 from optikit import history
 from optikit.config import OptikitConfig
-from optikit.environment import calibrate, git_facts, platform_facts
+from optikit.environment import CpuWaitClock, calibrate, git_facts, platform_facts
 from optikit.errors import OptikitError
 from optikit.run_record import write_run_record
 from optikit.timings import FixtureKey, FixtureTimings, TimingCollector
 
 MB = 1024 * 1024
-WORKER_OUTPUT_KEY = "optikit_fixture_timings"
+FIXTURES_KEY = "optikit_fixture_timings"  # what each xdist worker sends in its workeroutput
 CALIBRATION_KEY = "optikit_calibration"
+CPU_WAIT_KEY = "optikit_cpu_wait"
 
 
 class FixtureTimer:
@@ -74,10 +75,21 @@ class FixtureTimer:
         self._teardown_started = None
         self.timings.teardown(_key(fixturedef), time.perf_counter() - started[1])
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        workeroutput = getattr(session.config, "workeroutput", None)
-        if workeroutput is not None:  # an xdist worker: the controller merges these
-            workeroutput[WORKER_OUTPUT_KEY] = self.timings.rows()
+
+class WorkerSummary:
+    """In an xdist worker: what it measured, sent with its final message (``workeroutput``)."""
+
+    def __init__(self, timings: FixtureTimings, workeroutput: dict[str, Any]) -> None:
+        self.timings = timings
+        self.workeroutput = workeroutput
+        self.clock = CpuWaitClock()
+        # Measured now, while the other workers start: on hardware slower than the baseline's
+        # this is slower too. (A neighbour is another matter: see CpuWaitClock.)
+        workeroutput[CALIBRATION_KEY] = calibrate()
+
+    def pytest_sessionfinish(self) -> None:
+        self.workeroutput[FIXTURES_KEY] = self.timings.rows()
+        self.workeroutput[CPU_WAIT_KEY] = self.clock.reading()
 
 
 def _key(fixturedef: pytest.FixtureDef[Any]) -> FixtureKey:
@@ -127,6 +139,8 @@ class SessionRecorder:
         self.collector = TimingCollector(settings.performance.exclude)
         self.reports = self.collector.reports
         self.calibrations: list[float] = []  # one per xdist worker
+        self.cpu_waits: list[tuple[float, float]] = []  # seconds waited and elapsed, per worker
+        self.clock = CpuWaitClock()
         self.started = time.perf_counter()
         self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self.collection_time = 0.0
@@ -151,9 +165,11 @@ class SessionRecorder:
     def pytest_testnodedown(self, node: Any) -> None:
         """An xdist worker finished: add the fixture timings and calibration it measured."""
         workeroutput = getattr(node, "workeroutput", {})
-        self.collector.fixtures.merge(workeroutput.get(WORKER_OUTPUT_KEY, ()))
+        self.collector.fixtures.merge(workeroutput.get(FIXTURES_KEY, ()))
         if CALIBRATION_KEY in workeroutput:
             self.calibrations.append(workeroutput[CALIBRATION_KEY])
+        if workeroutput.get(CPU_WAIT_KEY):
+            self.cpu_waits.append(tuple(workeroutput[CPU_WAIT_KEY]))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:
@@ -179,7 +195,7 @@ class SessionRecorder:
             run_id=f"{self.started_at[:19].replace(':', '')}-{os.urandom(4).hex()}",
             started_at=self.started_at,
             git=self._git.result(),
-            machine={**self._platform.result(), "calibration": self._calibration()},
+            machine={**self._platform.result(), **self._machine_load()},
             slow_threshold=self.settings.performance.slow_test_threshold_seconds,
             collection_time=self.collection_time,
             wall_time=time.perf_counter() - self.started,
@@ -200,11 +216,20 @@ class SessionRecorder:
                 return
             self.outcome += f" and {db}"
 
-    def _calibration(self) -> float:
-        """The workers' middle one under xdist; in a single process, measured now."""
-        if not self.calibrations:
-            return calibrate()
-        return sorted(self.calibrations)[len(self.calibrations) // 2]
+    def _machine_load(self) -> dict[str, float]:
+        """The CPU calibration and the share of their time the test processes waited for a
+        CPU: under xdist each worker's (the middle calibration, the summed waits), in a single
+        process its own, taken now."""
+        if self.config.pluginmanager.has_plugin("dsession"):  # xdist's controller
+            calibrations, waits = self.calibrations or [calibrate()], self.cpu_waits
+        else:
+            own = self.clock.reading()
+            calibrations, waits = [calibrate()], [own] if own else []
+        facts = {"calibration": sorted(calibrations)[len(calibrations) // 2]}
+        waited, elapsed = sum(w for w, _ in waits), sum(e for _, e in waits)
+        if elapsed:
+            facts["cpu_wait_share"] = round(waited / elapsed, 4)
+        return facts
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.outcome:
@@ -225,11 +250,9 @@ def register(config: pytest.Config, settings: OptikitConfig) -> None:
         config.pluginmanager.register(ResourceSampler(), "optikit-resource-sampler")
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: the controller records
-        config.pluginmanager.register(FixtureTimer(FixtureTimings()), "optikit-fixture-timer")
-        # Measured now, while the other workers start: a neighbour that leaves the workers
-        # less CPU than they need slows this as it slows their tests. Measured once the run
-        # is over, in the controller alone, it would not show.
-        workeroutput[CALIBRATION_KEY] = calibrate()
+        timings = FixtureTimings()
+        config.pluginmanager.register(FixtureTimer(timings), "optikit-fixture-timer")
+        config.pluginmanager.register(WorkerSummary(timings, workeroutput), "optikit-worker")
         return
     data_file = config.getoption("performance_data") or settings.performance.data_file
     recorder = SessionRecorder(

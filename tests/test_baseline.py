@@ -35,13 +35,16 @@ def test_from_latest_run(tmp_path: Path) -> None:
 def test_from_history_medians_with_noise(tmp_path: Path) -> None:
     db = tmp_path / "h.db"
     for index, seconds in enumerate([1.0, 1.2, 0.8, 1.1, 5.0]):
-        history.append_run(db, record({"t.py::a": seconds, "t.py::b": 2.0}, run_id=str(index)))
+        run = record({"t.py::a": seconds, "t.py::b": 2.0}, run_id=str(index))
+        run["machine"]["cpu_wait_share"] = index / 10
+        history.append_run(db, run)
     latest = record({"t.py::a": 5.0, "t.py::b": 2.0})
     built = build_baseline(latest, SETTINGS, db, from_history=5)
     assert built["tests"]["t.py::a"]["duration"] == 1.1
     assert built["tests"]["t.py::a"]["noise"] == pytest.approx(0.1)
     assert built["tests"]["t.py::b"]["noise"] == 0.0
     assert built["runs"] == 5
+    assert built["cpu_wait_share"] == 0.2  # the history's median, like the calibration
 
 
 def test_failed_tests_are_not_in_the_baseline(tmp_path: Path) -> None:

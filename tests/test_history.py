@@ -127,3 +127,12 @@ def test_a_damaged_run_names_the_database_and_the_fix(tmp_path: Path) -> None:
     connection.close()
     with pytest.raises(OptikitError, match=r"h.db: history database is unreadable .*Move it aside"):
         history.durations(db, 10)
+
+
+def test_machine_load_is_kept_per_run(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    run = record({"t.py::a": 1.0})
+    run["machine"]["cpu_wait_share"] = 0.125
+    history.append_run(db, run)
+    (summary,) = history.recent_runs(db, 1)
+    assert (summary.calibration, summary.cpu_wait_share) == (0.02, 0.125)

@@ -89,6 +89,9 @@ def test_serial_and_parallel_record_the_same_tests_and_phases(suite: pytest.Pyte
     assert {t["worker"] for t in parallel["tests"]} <= {"gw0", "gw1"}
     assert {f["name"] for f in serial["fixtures"]} == {f["name"] for f in parallel["fixtures"]}
     assert set(parallel["workers"]) == {t["worker"] for t in parallel["tests"]}
+    if Path("/proc/self/schedstat").exists():  # the kernel's count of time spent waiting
+        assert 0 <= serial["machine"]["cpu_wait_share"] < 1
+        assert 0 <= parallel["machine"]["cpu_wait_share"] < 1
     assert parallel["collection_time"] > 0
 
 
