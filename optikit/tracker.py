@@ -35,7 +35,6 @@ from optikit.timings import FixtureKey, FixtureTimings, TimingCollector
 
 MB = 1024 * 1024
 FIXTURES_KEY = "optikit_fixture_timings"  # what each xdist worker sends in its workeroutput
-CALIBRATION_KEY = "optikit_calibration"
 CPU_WAIT_KEY = "optikit_cpu_wait"
 
 
@@ -83,9 +82,6 @@ class WorkerSummary:
         self.timings = timings
         self.workeroutput = workeroutput
         self.clock = CpuWaitClock()
-        # Measured now, while the other workers start: on hardware slower than the baseline's
-        # this is slower too. (A neighbour is another matter: see CpuWaitClock.)
-        workeroutput[CALIBRATION_KEY] = calibrate()
 
     def pytest_sessionfinish(self) -> None:
         self.workeroutput[FIXTURES_KEY] = self.timings.rows()
@@ -138,7 +134,6 @@ class SessionRecorder:
         self.keep_history = keep_history
         self.collector = TimingCollector(settings.performance.exclude)
         self.reports = self.collector.reports
-        self.calibrations: list[float] = []  # one per xdist worker
         self.cpu_waits: list[tuple[float, float]] = []  # seconds waited and elapsed, per worker
         self.clock = CpuWaitClock()
         self.started = time.perf_counter()
@@ -163,11 +158,9 @@ class SessionRecorder:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any) -> None:
-        """An xdist worker finished: add the fixture timings and calibration it measured."""
+        """An xdist worker finished: add the fixture timings and CPU wait it measured."""
         workeroutput = getattr(node, "workeroutput", {})
         self.collector.fixtures.merge(workeroutput.get(FIXTURES_KEY, ()))
-        if CALIBRATION_KEY in workeroutput:
-            self.calibrations.append(workeroutput[CALIBRATION_KEY])
         if workeroutput.get(CPU_WAIT_KEY):
             self.cpu_waits.append(tuple(workeroutput[CPU_WAIT_KEY]))
 
@@ -217,15 +210,20 @@ class SessionRecorder:
             self.outcome += f" and {db}"
 
     def _machine_load(self) -> dict[str, float]:
-        """The CPU calibration and the share of their time the test processes waited for a
-        CPU: under xdist each worker's (the middle calibration, the summed waits), in a single
-        process its own, taken now."""
+        """The CPU calibration, taken now, and the share of their time the test processes
+        waited for a CPU: the xdist workers' together, or this process's own.
+
+        Calibrating in the workers as they start was tried: with no neighbour it read up to
+        1.5 times the baseline's (the workers and the controller start together), which would
+        excuse a real suite-wide slowdown. A best-of-three loop measures the hardware;
+        the kernel's wait count measures the neighbours.
+        """
+        facts = {"calibration": calibrate()}
         if self.config.pluginmanager.has_plugin("dsession"):  # xdist's controller
-            calibrations, waits = self.calibrations or [calibrate()], self.cpu_waits
+            waits = self.cpu_waits
         else:
             own = self.clock.reading()
-            calibrations, waits = [calibrate()], [own] if own else []
-        facts = {"calibration": sorted(calibrations)[len(calibrations) // 2]}
+            waits = [own] if own else []
         waited, elapsed = sum(w for w, _ in waits), sum(e for _, e in waits)
         if elapsed:
             facts["cpu_wait_share"] = round(waited / elapsed, 4)
