@@ -12,10 +12,14 @@ NODE = "tests/test_a.py::test_x"
 
 
 def report(
-    nodeid: str, when: str, seconds: float, outcome: str = "passed", **extra: Any
+    nodeid: str, when: Any, seconds: float, outcome: Any = "passed", **extra: Any
 ) -> pytest.TestReport:
-    """A report as pytest (or xdist's controller, with ``worker_id``) hands it to plugins."""
-    keywords = {name: 1 for name in (nodeid.rsplit("::", 1)[-1], *extra.pop("marks", ()))}
+    """A report as pytest (or xdist's controller, with ``worker_id``) hands it to plugins.
+
+    ``when`` and ``outcome`` are plain strings here: pytest-rerunfailures adds "rerun".
+    """
+    names = (nodeid.rsplit("::", 1)[-1], *extra.pop("marks", ()))
+    keywords: dict[str, Any] = dict.fromkeys(names, 1)
     return pytest.TestReport(
         nodeid,
         (nodeid.split("::")[0], 3, "test_x"),
