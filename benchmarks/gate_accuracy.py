@@ -34,8 +34,8 @@ from pathlib import Path
 
 from optikit.baseline import read_baseline
 from optikit.config import load_config
-from optikit.gate import GateResult, compare, confirm, reference_tests
-from optikit.rerun import rerun_durations
+from optikit.gate import GateResult, compare
+from optikit.rerun import confirm_suspects
 from optikit.run_record import RunRecord, read_run_record
 
 TESTS = 200
@@ -188,7 +188,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    confirm_work: list[tuple[int, int]] = []  # suspects and references re-run per trial
+    suspects_rerun: list[int] = []  # per trial that had any
     scores = {
         "optikit gate": Score(),
         "optikit gate --confirm 3": Score(),
@@ -223,11 +223,9 @@ def main() -> None:
             scores["optikit gate"].add(slowed, flagged(result), len(result.suite_regressions))
             confirmed = result
             if result.suspects:
-                references = reference_tests(result, baseline, settings)
                 with neighbour(hogged):
-                    reruns = rerun_durations([*result.suspects, *references], 3, root)
-                confirmed = confirm(result, reruns, baseline, settings, references)
-                confirm_work.append((len(result.suspects), len(references)))
+                    confirmed = confirm_suspects(result, baseline, settings, 3, root)
+                suspects_rerun.append(len(result.suspects))
             scores["optikit gate --confirm 3"].add(
                 slowed, flagged(confirmed), len(confirmed.suite_regressions)
             )
@@ -249,9 +247,8 @@ def main() -> None:
         "noisy_neighbour": args.neighbour,
         "results": {name: score.summary() for name, score in scores.items()},
         "confirm_reruns": {
-            "trials_with_suspects": len(confirm_work),
-            "suspects_per_trial": round(sum(s for s, _ in confirm_work) / args.trials, 1),
-            "references": max((r for _, r in confirm_work), default=0),
+            "trials_with_suspects": len(suspects_rerun),
+            "suspects_per_trial": round(sum(suspects_rerun) / args.trials, 1),
         },
     }
     print(json.dumps(report, indent=1))

@@ -24,7 +24,7 @@ from optikit.cli_support import ProjectOption, console, user_errors
 from optikit.codemod_cli import codemod_app
 from optikit.config import OptikitConfig, load_config, toml_value
 from optikit.durations_export import export_durations
-from optikit.gate import GateResult, compare, confirm, reference_tests
+from optikit.gate import GateResult, compare
 from optikit.init_project import init_project
 from optikit.junit_import import read_junit
 from optikit.report import (
@@ -37,7 +37,7 @@ from optikit.report import (
     suite_rows,
     update_docs,
 )
-from optikit.rerun import rerun_durations
+from optikit.rerun import confirm_suspects
 from optikit.run_record import read_run_record, write_run_record
 
 app = typer.Typer(
@@ -213,19 +213,19 @@ def regression(
     expected = read_baseline(_baseline_path(config, baseline_file))
     result = compare(expected, read_run_record(_data_path(config, data)), config.performance)
     if confirm_runs and result.suspects:
-        references = reference_tests(result, expected, config.performance)
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(
-                f"Re-running {len(result.suspects)} suspects and {len(references)} references",
+                f"Re-running {len(result.suspects)} suspects beside reference tests",
                 total=confirm_runs,
             )
-            reruns = rerun_durations(
-                [*result.suspects, *references],
+            result = confirm_suspects(
+                result,
+                expected,
+                config.performance,
                 confirm_runs,
                 config.root,
                 lambda done: progress.update(task, completed=done),
             )
-        result = confirm(result, reruns, expected, config.performance, references)
     show_gate(result, show_all)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in github_annotations(result):

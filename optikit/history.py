@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from optikit.errors import OptikitError
-from optikit.run_record import RunRecord
+from optikit.run_record import RunRecord, encode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS run_tests (
 # One zlib-compressed JSON array per run: the run record's own test entries, as the tracker
 # already encoded them for the run record, rather than a row per test. Every reader wants
 # whole runs, and this costs one compression on the critical path of each tracked session
-# instead of 5,000 indexed rows (or a second encoding); 5,000 tests take about 110 KB.
+# instead of 5,000 indexed rows (or a second encoding); 5,000 tests take about 75 KB.
 SCHEMA_VERSION = 3
 OLD_FIELDS = ("nodeid", "duration", "setup", "call", "teardown", "status")  # versions 1 and 2
 
@@ -129,7 +129,7 @@ def _create_or_migrate(connection: sqlite3.Connection) -> None:
         connection.execute("ALTER TABLE runs ADD COLUMN cpu_wait_share REAL")
     connection.executemany(
         "INSERT OR REPLACE INTO run_tests VALUES (?, ?)",
-        [(run, _compress(json.dumps(tests))) for run, tests in runs.items()],
+        [(run, _compress(encode(tests))) for run, tests in runs.items()],
     )
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -157,7 +157,7 @@ def append_run(path: Path, record: RunRecord, tests_json: str | None = None) -> 
     """
     git, machine = record["git"], record["machine"]
     if tests_json is None:
-        tests_json = json.dumps(record["tests"], separators=(",", ":"), ensure_ascii=False)
+        tests_json = encode(record["tests"])
     with _connect(path) as connection, _transaction(connection):
         cursor = connection.execute(
             "INSERT OR IGNORE INTO runs (run_id, started_at, git_commit, branch, dirty, platform,"

@@ -13,7 +13,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from optikit.baseline import Baseline
+from optikit.config import PerformanceConfig
 from optikit.errors import OptikitError
+from optikit.gate import GateResult, confirm, reference_tests
 from optikit.run_record import read_run_record
 
 
@@ -56,3 +59,18 @@ def rerun_durations(
             data.unlink()
             progress(attempt + 1)
     return runs
+
+
+def confirm_suspects(
+    result: GateResult,
+    baseline: Baseline,
+    settings: PerformanceConfig,
+    times: int,
+    root: Path,
+    progress: Callable[[int], None] = lambda done: None,
+) -> GateResult:
+    """``--confirm``: re-run the gate's suspects ``times`` times beside reference tests and
+    judge them again on those runs."""
+    references = reference_tests(result, baseline, settings)
+    reruns = rerun_durations([*result.suspects, *references], times, root, progress)
+    return confirm(result, reruns, baseline, settings, references)

@@ -81,15 +81,16 @@ def write_run_record(path: Path, record: RunRecord) -> str:
     The tests are encoded on their own and placed last in the object: one encoding serves
     both the file and the history.
     """
-    tests = json.dumps(record["tests"], separators=(",", ":"), ensure_ascii=False)
-    rest = json.dumps(
-        {key: value for key, value in record.items() if key != "tests"},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    tests = encode(record["tests"])
+    rest = encode({key: value for key, value in record.items() if key != "tests"})
     # not flushed to disk: it is rewritten by every tracked run and the history keeps the runs
     write_text_atomic(path, f'{rest[:-1]},"tests":{tests}}}\n', durable=False)
     return tests
+
+
+def encode(value: Any) -> str:
+    """Compact JSON, as the run record and the history store it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def read_json(path: Path, what: str, fix: str) -> Any:

@@ -133,7 +133,6 @@ class SessionRecorder:
         self.data_file = data_file
         self.keep_history = keep_history
         self.collector = TimingCollector(settings.performance.exclude)
-        self.reports = self.collector.reports
         self.cpu_waits: list[tuple[float, float]] = []  # seconds waited and elapsed, per worker
         self.clock = CpuWaitClock()
         self.started = time.perf_counter()
@@ -154,7 +153,7 @@ class SessionRecorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Kept, not looked at: the whole per-test cost of the tracker is this append.
-        self.reports.append(report)
+        self.collector.reports.append(report)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any) -> None:
@@ -168,7 +167,7 @@ class SessionRecorder:
     def pytest_sessionfinish(self) -> None:
         """Write even after a failure or Ctrl-C: an interrupted run keeps what it measured."""
         self._facts.shutdown(wait=False)
-        if not self.reports:
+        if not self.collector.reports:
             self.outcome = "no tests ran; nothing recorded"
             return
         # Building the record allocates tens of thousands of objects and frees none of them:

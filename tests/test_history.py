@@ -68,49 +68,37 @@ def test_missing_database_names_the_fix(tmp_path: Path) -> None:
         history.durations(tmp_path / "none.db", 5)
 
 
-def test_a_version_1_history_is_migrated_on_first_open(tmp_path: Path) -> None:
+OLD_RUNS_TABLE = """
+CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT UNIQUE NOT NULL,
+    started_at TEXT NOT NULL, git_commit TEXT, branch TEXT, dirty INTEGER,
+    platform TEXT, python TEXT, cpu_count INTEGER, calibration REAL,
+    total_duration REAL NOT NULL, wall_time REAL, tests INTEGER NOT NULL);
+INSERT INTO runs (run_id, started_at, total_duration, tests) VALUES ('old', 'x', 3, 2);
+"""
+OLD_TEST_TIMINGS = {
+    "version-1": """
+        CREATE TABLE test_timings (run INTEGER NOT NULL, nodeid TEXT NOT NULL,
+            duration REAL NOT NULL, setup REAL NOT NULL, call REAL NOT NULL,
+            teardown REAL NOT NULL, status TEXT NOT NULL, PRIMARY KEY (run, nodeid));
+        INSERT INTO test_timings VALUES (1, 't.py::a', 1.0, 0, 1.0, 0, 'passed');
+        INSERT INTO test_timings VALUES (1, 't.py::b', 2.0, 0, 2.0, 0, 'failed');
+    """,
+    "version-2": """
+        CREATE TABLE run_tests (run INTEGER PRIMARY KEY REFERENCES runs(id), tests TEXT);
+        INSERT INTO run_tests VALUES
+            (1, '[["t.py::a",1.0,0,1.0,0,"passed"],["t.py::b",2.0,0,2.0,0,"failed"]]');
+        PRAGMA user_version = 2;
+    """,
+}
+
+
+@pytest.mark.parametrize("timings", OLD_TEST_TIMINGS.values(), ids=OLD_TEST_TIMINGS.keys())
+def test_an_older_history_is_migrated_on_first_open(tmp_path: Path, timings: str) -> None:
     import sqlite3
 
     db = tmp_path / "h.db"
     with sqlite3.connect(db) as connection:
-        connection.executescript(
-            """
-            CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT UNIQUE NOT NULL,
-                started_at TEXT NOT NULL, git_commit TEXT, branch TEXT, dirty INTEGER,
-                platform TEXT, python TEXT, cpu_count INTEGER, calibration REAL,
-                total_duration REAL NOT NULL, wall_time REAL, tests INTEGER NOT NULL);
-            CREATE TABLE test_timings (run INTEGER NOT NULL, nodeid TEXT NOT NULL,
-                duration REAL NOT NULL, setup REAL NOT NULL, call REAL NOT NULL,
-                teardown REAL NOT NULL, status TEXT NOT NULL, PRIMARY KEY (run, nodeid));
-            INSERT INTO runs (run_id, started_at, total_duration, tests) VALUES ('old', 'x', 3, 2);
-            INSERT INTO test_timings VALUES (1, 't.py::a', 1.0, 0, 1.0, 0, 'passed');
-            INSERT INTO test_timings VALUES (1, 't.py::b', 2.0, 0, 2.0, 0, 'failed');
-            """
-        )
-    connection.close()
-    append_many(db, "new", 1)
-    assert history.durations(db, 10) == {"t.py::a": [1.0, 1.0], "t.py::b": [2.0]}
-    assert history.durations(db, 10, passed_only=False)["t.py::b"] == [2.0, 2.0]
-
-
-def test_a_version_2_history_is_migrated_on_first_open(tmp_path: Path) -> None:
-    import sqlite3
-
-    db = tmp_path / "h.db"
-    rows = '[["t.py::a",1.0,0,1.0,0,"passed"],["t.py::b",2.0,0,2.0,0,"failed"]]'
-    with sqlite3.connect(db) as connection:
-        connection.executescript(
-            f"""
-            CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT UNIQUE NOT NULL,
-                started_at TEXT NOT NULL, git_commit TEXT, branch TEXT, dirty INTEGER,
-                platform TEXT, python TEXT, cpu_count INTEGER, calibration REAL,
-                total_duration REAL NOT NULL, wall_time REAL, tests INTEGER NOT NULL);
-            CREATE TABLE run_tests (run INTEGER PRIMARY KEY REFERENCES runs(id), tests TEXT);
-            INSERT INTO runs (run_id, started_at, total_duration, tests) VALUES ('old', 'x', 3, 2);
-            INSERT INTO run_tests VALUES (1, '{rows}');
-            PRAGMA user_version = 2;
-            """
-        )
+        connection.executescript(OLD_RUNS_TABLE + timings)
     connection.close()
     append_many(db, "new", 1)
     assert history.durations(db, 10) == {"t.py::a": [1.0, 1.0], "t.py::b": [2.0]}
