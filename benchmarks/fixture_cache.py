@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from optikit.run_record import read_run_record
+from optikit.timing.run_record import read_run_record
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "clinic"
 
@@ -151,7 +151,7 @@ def fill(scratch: Path) -> dict[str, object]:
         cache=f"[tool.optikit.cache]\nsize_limit_mb = {limit_mb}\n",
     )
     fixture_seconds(root)
-    from fixtures_lib.cache_store import MB, FixtureStore
+    from fixtures_lib.cache.store import MB, FixtureStore
 
     store = FixtureStore(root / "tests" / ".test_cache", limit_mb)
     stats = store.stats()

@@ -32,11 +32,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from optikit.baseline import read_baseline
 from optikit.config import load_config
-from optikit.gate import GateResult, compare
-from optikit.rerun import confirm_suspects
-from optikit.run_record import RunRecord, read_run_record
+from optikit.gate.baseline import read_baseline
+from optikit.gate.confirm import confirm_suspects
+from optikit.gate.verdict import GateResult, compare
+from optikit.timing.run_record import RunRecord, read_run_record
 
 TESTS = 200
 FILES = 10

@@ -31,10 +31,10 @@ import httpx2
 import openai
 import vcr
 
-from fixtures_lib.llm_cassette import CassetteSession, LLMCassette
-from fixtures_lib.llm_settings import LLMSettings, Mode
-from optikit.run_record import read_run_record
+from fixtures_lib.cassettes.cassette import CassetteSession, LLMCassette
+from fixtures_lib.cassettes.settings import LLMSettings, Mode
 from optikit.testing.fake_llm import FakeLLMServer
+from optikit.timing.run_record import read_run_record
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "clinic"
 LLM_TESTS = ["tests/test_nl_query.py", "tests/test_reports.py"]

@@ -18,7 +18,7 @@ FIXTURE_DECORATORS = frozenset(
         "pytest.fixture",
         "pytest.yield_fixture",
         "fixtures_lib.cached_fixture",
-        "fixtures_lib.cached_fixture.cached_fixture",
+        "fixtures_lib.cache.decorator.cached_fixture",
     }
 )
 

@@ -38,9 +38,9 @@ sys.path.insert(0, str(EXAMPLE))
 
 from clinic.fake_model import clinic_responder  # noqa: E402
 
-from fixtures_lib.llm_cassette import cassette_path  # noqa: E402
-from optikit.run_record import RunRecord, read_run_record, write_run_record  # noqa: E402
+from fixtures_lib.cassettes.cassette import cassette_path  # noqa: E402
 from optikit.testing.fake_llm import DEFAULT_LATENCY, FakeLLMServer  # noqa: E402
+from optikit.timing.run_record import RunRecord, read_run_record, write_run_record  # noqa: E402
 
 console = Console()
 

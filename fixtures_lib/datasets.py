@@ -15,8 +15,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fixtures_lib.cache_keys import digest, source_digest
-from fixtures_lib.cache_session import CacheSession
+from fixtures_lib.cache.keys import digest, source_digest
+from fixtures_lib.cache.session import CacheSession
 
 ENTRY_POINT_GROUP = "optikit.datasets"
 L = TypeVar("L", bound=Callable[[], Any])

@@ -1,26 +1,28 @@
 """fixtures_lib's pytest plugin: cache and cassette switches, their summaries, dataset fixtures.
 
 Registered through its own ``pytest11`` entry point. Every hook here is a dictionary lookup
-until a test actually uses a cached fixture or a dataset.
+until a test actually uses a cached fixture or a dataset; only then are the cache and the
+dataset registry imported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from fixtures_lib import hookspecs, llm_plugin
-from fixtures_lib.cache_session import (
+from fixtures_lib import hookspecs
+from fixtures_lib.cache.settings import (
     DISABLE_ENV,
     WORKER_OUTPUT_KEY,
-    cache_session,
     existing_session,
     run_totals,
 )
-from fixtures_lib.cache_store import FixtureCounts
-from fixtures_lib.datasets import DatasetRegistry
+from fixtures_lib.cassettes import plugin as cassettes
+
+if TYPE_CHECKING:
+    from fixtures_lib.datasets import DatasetRegistry
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -39,12 +41,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rebuild, once per run, every cached fixture and dataset this run uses",
     )
-    llm_plugin.add_options(parser)
+    cassettes.add_options(parser)
 
 
 @pytest.hookimpl(trylast=True)  # after optikit's plugin has put the configured settings in place
 def pytest_configure(config: pytest.Config) -> None:
-    llm_plugin.register(config)
+    cassettes.register(config)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -52,6 +54,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     local = existing_session(config)
     if local is None:
         return
+    from fixtures_lib.cache.store import FixtureCounts
+
     totals = run_totals(config)
     for label, counts in local.counts.items():
         totals.setdefault(label, FixtureCounts()).merge(counts.__dict__)
@@ -63,15 +67,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any) -> None:
-    llm_plugin.merge_worker(node)
+    cassettes.merge_worker(node)
     figures = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY, {})
+    if not figures:
+        return
+    from fixtures_lib.cache.store import FixtureCounts
+
     totals = run_totals(node.config)
     for label, counts in figures.items():
         totals.setdefault(label, FixtureCounts()).merge(counts)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    llm_plugin.summary(terminalreporter, config)
+    cassettes.summary(terminalreporter, config)
     totals = run_totals(config)
     if not totals:
         return
@@ -93,6 +101,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 @pytest.fixture(scope="session")
 def dataset_registry(pytestconfig: pytest.Config) -> DatasetRegistry:
     """Every dataset registered by entry points and conftest files; nothing loaded yet."""
+    from fixtures_lib.cache.session import cache_session
+    from fixtures_lib.datasets import DatasetRegistry
+
     registry = DatasetRegistry(cache=cache_session(pytestconfig))
     registry.load_entry_points()
     pytestconfig.hook.pytest_optikit_datasets(registry=registry)

@@ -1,3 +1,3 @@
-from optikit.cli import main
+from optikit.cli.app import main
 
 main()

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures_lib.cache_session import CacheSettings
-from fixtures_lib.cache_session import settings_key as cache_settings_key
-from fixtures_lib.llm_plugin import settings_key as llm_settings_key
-from fixtures_lib.llm_settings import LLMSettings
-from optikit import serial_lock
+from fixtures_lib.cache.settings import CacheSettings
+from fixtures_lib.cache.settings import settings_key as cache_settings_key
+from fixtures_lib.cassettes.plugin import settings_key as llm_settings_key
+from fixtures_lib.cassettes.settings import LLMSettings
+from optikit.audit import serial_lock
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
 
@@ -85,11 +85,11 @@ def pytest_configure(config: pytest.Config) -> None:
     serial_lock.register(config)
     if config.getoption("track_performance"):
         # imported here: a session without the flag should not pay for the tracker's imports
-        from optikit import tracker
+        from optikit.timing import tracker
 
         tracker.register(config, settings)
     if config.getoption("audit_log"):
-        from optikit import audit_recorder
+        from optikit.audit import recorder as audit_recorder
 
         audit_recorder.register(config, settings)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from optikit.baseline import Baseline, SuiteBaseline, TestBaseline, groups_of
-from optikit.run_record import SCHEMA_VERSION, RunRecord, TestEntry, summarise
+from optikit.gate.baseline import Baseline, SuiteBaseline, TestBaseline, groups_of
+from optikit.timing.run_record import SCHEMA_VERSION, RunRecord, TestEntry, summarise
 
 
 def entry(

@@ -19,8 +19,8 @@ import pytest
 from clinic.datasets import DATASETS
 from clinic.fake_model import clinic_responder
 
-from optikit.run_record import read_run_record
 from optikit.testing.fake_llm import ChatRequest, FakeLLMServer
+from optikit.timing.run_record import read_run_record
 from tests.conftest import EXAMPLE, RunSuite
 
 pytestmark = pytest.mark.serial

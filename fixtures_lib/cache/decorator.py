@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar, overload
 
 import pytest
 
-from fixtures_lib.cache_session import cache_session
+from fixtures_lib.cache.session import cache_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 KeyFunction = Callable[[pytest.FixtureRequest], Any]

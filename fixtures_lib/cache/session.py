@@ -6,50 +6,34 @@ Nothing here runs unless a cached fixture is requested; the store is opened on f
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fixtures_lib import serializers
-from fixtures_lib.cache_keys import FORMAT_VERSION, InputFiles, digest, source_digest, token
-from fixtures_lib.cache_store import FixtureCounts, FixtureStore, Header
+from fixtures_lib.cache import serializers
+from fixtures_lib.cache.keys import FORMAT_VERSION, InputFiles, digest, source_digest, token
+from fixtures_lib.cache.settings import (
+    DEFAULT_DIR,
+    CacheSettings,
+    disabled_by_env,
+    session_key,
+    settings_key,
+)
+from fixtures_lib.cache.store import FixtureCounts, FixtureStore, Header
 
 log = logging.getLogger("fixtures_lib.cache")
 
-DISABLE_ENV = "DISABLE_TEST_CACHE"
-DEFAULT_DIR = "tests/.test_cache"
-DEFAULT_SIZE_LIMIT_MB = 500.0
-WORKER_OUTPUT_KEY = "optikit_fixture_cache"
 _MISSING: Any = object()
 
 
 class FixtureCacheWarning(UserWarning):
     """The cache could not be used at all; the run goes on without it."""
-
-
-@dataclass(frozen=True)
-class CacheSettings:
-    """Handed over by whoever owns the configuration (optikit's plugin reads pyproject.toml)."""
-
-    directory: Path
-    size_limit_mb: float = DEFAULT_SIZE_LIMIT_MB
-
-
-settings_key = pytest.StashKey[CacheSettings]()
-_session_key = pytest.StashKey["CacheSession"]()
-_totals_key = pytest.StashKey[dict[str, FixtureCounts]]()
-
-
-def disabled_by_env() -> bool:
-    return os.environ.get(DISABLE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 class CacheSession:
@@ -227,7 +211,7 @@ class CacheSession:
 
 def cache_session(config: pytest.Config) -> CacheSession | None:
     """This process's cache session, created on first use; None when the cache is switched off."""
-    session = config.stash.get(_session_key, None)
+    session = config.stash.get(session_key, None)
     if session is not None:
         return session
     if disabled_by_env() or config.getoption("no_fixture_cache", False):
@@ -241,14 +225,5 @@ def cache_session(config: pytest.Config) -> CacheSession | None:
         refresh=bool(config.getoption("refresh_fixture_cache", False)),
         run_token=run_token,
     )
-    config.stash[_session_key] = session
+    config.stash[session_key] = session
     return session
-
-
-def existing_session(config: pytest.Config) -> CacheSession | None:
-    return config.stash.get(_session_key, None)
-
-
-def run_totals(config: pytest.Config) -> dict[str, FixtureCounts]:
-    """Per-fixture figures for the whole run: this process's, plus every xdist worker's."""
-    return config.stash.setdefault(_totals_key, {})

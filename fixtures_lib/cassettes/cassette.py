@@ -5,14 +5,14 @@ test it is pointed at that test's file, after it the file is saved if anything w
 (vcrpy's own ``use_cassette`` per test would patch and unpatch a dozen HTTP libraries around
 every test of the suite.) What differs from plain vcrpy:
 
-* recordings are looked up by the hash of the normalised request (``llm_requests``), not by
+* recordings are looked up by the hash of the normalised request (``cassettes.requests``), not by
   trying each stored request in turn, so replay costs the same with 5 or 500 calls recorded;
 * only the configured LLM hosts are recorded or replayed; all other traffic goes out untouched;
 * in replay mode a call with no recording fails the test at once, before any network attempt,
   with the cassette, the request, the closest recording and the command that records it.
   ``pytest.fail`` raises a ``BaseException``, so clients that retry on ``Exception`` (openai,
   anthropic) do not retry it into a connection error;
-* credentials are dropped or redacted before anything is written (``llm_secrets``), and each
+* credentials are dropped or redacted before anything is written (``cassettes.secrets``), and each
   recorded call carries its latency, token usage, model and client.
 """
 
@@ -38,9 +38,9 @@ from vcr.record_mode import RecordMode
 from vcr.request import Request
 from vcr.serialize import serialize
 
-from fixtures_lib import llm_cassette_format
 from fixtures_lib.atomic import write_text_atomic
-from fixtures_lib.llm_requests import (
+from fixtures_lib.cassettes import format as cassette_format
+from fixtures_lib.cassettes.requests import (
     CallShape,
     closeness,
     describe,
@@ -49,8 +49,8 @@ from fixtures_lib.llm_requests import (
     shape_of,
     usage_of,
 )
-from fixtures_lib.llm_secrets import drop_secret_headers, redact_body
-from fixtures_lib.llm_settings import LLMCounts, LLMSettings, Mode
+from fixtures_lib.cassettes.secrets import drop_secret_headers, redact_body
+from fixtures_lib.cassettes.settings import LLMCounts, LLMSettings, Mode
 
 _RECORD_MODES = {
     Mode.REPLAY: RecordMode.NONE,
@@ -93,7 +93,7 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
     def __init__(self, settings: LLMSettings, mode: Mode, root: Path) -> None:
         super().__init__(
             path=str(settings.cassette_dir / "unused.yaml"),
-            serializer=llm_cassette_format,
+            serializer=cassette_format,
             persister=_AtomicPersister,
             record_mode=_RECORD_MODES.get(mode, RecordMode.NONE),
             match_on=(same_call,),

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from fixtures_lib.llm_settings import LLMCounts, LLMSettings, Mode
+from fixtures_lib.cassettes.settings import LLMCounts, LLMSettings, Mode
 
 if TYPE_CHECKING:
-    from fixtures_lib.llm_cassette import CassetteSession
+    from fixtures_lib.cassettes.cassette import CassetteSession
 
 settings_key = pytest.StashKey[LLMSettings]()
 _totals_key = pytest.StashKey[LLMCounts]()
@@ -53,7 +53,7 @@ def register(config: pytest.Config) -> None:
     mode = mode_of(config)
     if mode is Mode.OFF or (mode is Mode.REPLAY and not settings.cassette_dir.is_dir()):
         return
-    from fixtures_lib.llm_cassette import CassetteSession, LLMCassette  # imports vcrpy
+    from fixtures_lib.cassettes.cassette import CassetteSession, LLMCassette  # imports vcrpy
 
     plugin = CassettePlugin(CassetteSession(LLMCassette(settings, mode, config.rootpath)))
     config.pluginmanager.register(plugin, "optikit-llm-cassettes")

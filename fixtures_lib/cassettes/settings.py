@@ -12,7 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from fixtures_lib.llm_requests import DEFAULT_VOLATILE_FIELDS
+from fixtures_lib.cassettes.requests import DEFAULT_VOLATILE_FIELDS
 
 
 class Mode(Enum):

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from optikit.audit_classify import Finding, Observation, Prober, classify
-from optikit.audit_runs import Pytest, RunResult, RunSpec
-from optikit.audit_stats import clean_bound, wilson
+from optikit.audit.classify import Finding, Observation, Prober, classify
+from optikit.audit.runs import Pytest, RunResult, RunSpec
+from optikit.audit.stats import clean_bound, wilson
 
 SCHEMA_VERSION = 1
 SIDE_BY_SIDE = 5

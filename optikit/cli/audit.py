@@ -15,9 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fixtures_lib.atomic import write_text_atomic
-from optikit.audit import AuditState, report, run_audit
-from optikit.audit_runs import Pytest
-from optikit.cli_support import ProjectOption, console
+from optikit.audit.auditor import AuditState, report, run_audit
+from optikit.audit.runs import Pytest
+from optikit.cli.support import ProjectOption, console
 from optikit.config import load_config
 from optikit.errors import OptikitError
 

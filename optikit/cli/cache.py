@@ -15,8 +15,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fixtures_lib.cache_store import MB, FixtureStore
-from optikit.cli_support import ProjectOption, console, user_errors
+from fixtures_lib.cache.store import MB, FixtureStore
+from optikit.cli.support import ProjectOption, console, user_errors
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
 

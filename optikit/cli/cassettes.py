@@ -15,9 +15,9 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from fixtures_lib import llm_cassette_format
-from fixtures_lib.llm_secrets import scan
-from optikit.cli_support import ProjectOption, console, errors, user_errors
+from fixtures_lib.cassettes import format as cassette_format
+from fixtures_lib.cassettes.secrets import scan
+from optikit.cli.support import ProjectOption, console, errors, user_errors
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
 
@@ -44,7 +44,7 @@ def cassette_files(config: OptikitConfig) -> list[Path]:
 
 def read_cassette(path: Path) -> CassetteInfo:
     try:
-        data: dict[str, Any] = llm_cassette_format.deserialize(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = cassette_format.deserialize(path.read_text(encoding="utf-8"))
         interactions = data["interactions"]
         calls = [i["response"].get("optikit") or {} for i in interactions]
     except (OSError, yaml.YAMLError, KeyError, TypeError, UnicodeDecodeError) as exc:

@@ -39,11 +39,11 @@ from codemods.runner import (
     run_codemod,
 )
 from fixtures_lib.atomic import write_bytes_atomic
-from optikit import history
-from optikit.cli_support import ProjectOption, console, errors, user_errors
+from optikit.cli.support import ProjectOption, console, errors, user_errors
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
-from optikit.run_record import read_json, read_run_record
+from optikit.timing import history
+from optikit.timing.run_record import read_json, read_run_record
 
 codemod_app = typer.Typer(
     help="Rewrite test code with libcst codemods. Dry run by default: shows a diff per file "

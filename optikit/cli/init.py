@@ -10,8 +10,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
 
 from fixtures_lib.atomic import write_text_atomic
+from optikit.cli.support import console
 from optikit.config import (
     PYPROJECT,
     SECTIONS,
@@ -145,3 +151,30 @@ def _add_ignores(gitignore: Path, config: OptikitConfig) -> Change:
 def _append(text: str, lines: Iterable[str]) -> str:
     separator = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
     return text + separator + "\n".join(lines).rstrip("\n") + "\n"
+
+
+def init(
+    project: Annotated[
+        Path,
+        typer.Option(
+            "--project",
+            "-p",
+            help="The project's root directory (where pyproject.toml is or will be).",
+            file_okay=False,
+            exists=True,
+        ),
+    ] = Path("."),
+) -> None:
+    r"""Add \[tool.optikit] to pyproject.toml, optikit's Makefile targets and .gitignore entries.
+
+    Only what is missing is appended: existing text is kept byte for byte.
+    Running it again changes nothing.
+    """
+    changes = init_project(project)
+    table = Table("file", "result")
+    for change in changes:
+        result = (
+            escape(f"added {', '.join(change.added)}") if change.changed else "[dim]up to date[/]"
+        )
+        table.add_row(str(change.path), result)
+    console.print(table)

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from fixtures_lib.atomic import write_text_atomic
-from optikit import history
 from optikit.config import PerformanceConfig
 from optikit.errors import OptikitError
-from optikit.run_record import SCHEMA_VERSION, RunRecord, TestEntry, read_json
+from optikit.timing import history
+from optikit.timing.run_record import SCHEMA_VERSION, RunRecord, TestEntry, read_json
 
 if sys.version_info >= (3, 11):
     from typing import NotRequired

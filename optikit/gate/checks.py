@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import pytest
 
-from optikit.baseline import Baseline, read_baseline
 from optikit.config import OptikitConfig
 from optikit.errors import OptikitError
-from optikit.gate import GateResult, compare
+from optikit.gate.baseline import Baseline, read_baseline
+from optikit.gate.verdict import GateResult, compare
 from optikit.plugin import optikit_config
-from optikit.run_record import RunRecord, read_run_record
+from optikit.timing.run_record import RunRecord, read_run_record
 
 __all__ = [
     "test_no_individual_test_regressions",

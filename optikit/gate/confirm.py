@@ -13,11 +13,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from optikit.baseline import Baseline
 from optikit.config import PerformanceConfig
 from optikit.errors import OptikitError
-from optikit.gate import GateResult, confirm, reference_tests
-from optikit.run_record import read_run_record
+from optikit.gate.baseline import Baseline
+from optikit.gate.verdict import GateResult, confirm, reference_tests
+from optikit.timing.run_record import read_run_record
 
 
 def rerun_durations(

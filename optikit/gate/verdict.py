@@ -24,9 +24,9 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from optikit.baseline import Baseline
 from optikit.config import PerformanceConfig
-from optikit.run_record import RunRecord
+from optikit.gate.baseline import Baseline
+from optikit.timing.run_record import RunRecord
 
 MIN_TESTS_FOR_SPEED_FACTOR = 5
 SUSPECT_SHARE = 0.5  # one noisy run can hide half of a real slowdown

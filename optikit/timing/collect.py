@@ -13,7 +13,7 @@ import fnmatch
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from optikit.run_record import SCHEMA_VERSION, FixtureEntry, RunRecord, TestEntry, summarise
+from optikit.timing.run_record import SCHEMA_VERSION, FixtureEntry, RunRecord, TestEntry, summarise
 
 if TYPE_CHECKING:
     import pytest

@@ -11,7 +11,7 @@ import statistics
 from pathlib import Path
 
 from fixtures_lib.atomic import write_text_atomic
-from optikit import history
+from optikit.timing import history
 
 
 def export_durations(history_db: Path, runs: int, output: Path) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from optikit.errors import OptikitError
-from optikit.run_record import RunRecord, encode
+from optikit.timing.run_record import RunRecord, encode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

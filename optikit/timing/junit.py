@@ -11,9 +11,9 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from optikit.environment import git_facts
 from optikit.errors import OptikitError
-from optikit.run_record import SCHEMA_VERSION, RunRecord, TestEntry, summarise
+from optikit.timing.machine import git_facts
+from optikit.timing.run_record import SCHEMA_VERSION, RunRecord, TestEntry, summarise
 
 OUTCOME_TAGS = {"failure": "failed", "error": "error", "skipped": "skipped"}
 

@@ -25,13 +25,13 @@ from typing import Any
 
 import pytest
 
-from fixtures_lib.cache_session import run_totals
-from optikit import history
+from fixtures_lib.cache.settings import run_totals
 from optikit.config import OptikitConfig
-from optikit.environment import CpuWaitClock, calibrate, git_facts, platform_facts
 from optikit.errors import OptikitError
-from optikit.run_record import write_run_record
-from optikit.timings import FixtureKey, FixtureTimings, TimingCollector
+from optikit.timing import history
+from optikit.timing.collect import FixtureKey, FixtureTimings, TimingCollector
+from optikit.timing.machine import CpuWaitClock, calibrate, git_facts, platform_facts
+from optikit.timing.run_record import write_run_record
 
 MB = 1024 * 1024
 FIXTURES_KEY = "optikit_fixture_timings"  # what each xdist worker sends in its workeroutput

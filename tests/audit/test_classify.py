@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from optikit.audit_classify import Observation, Prober, classify, ddmin
-from optikit.audit_stats import clean_bound, wilson
+from optikit.audit.classify import Observation, Prober, classify, ddmin
+from optikit.audit.stats import clean_bound, wilson
 
 VICTIM = "t::victim"
 

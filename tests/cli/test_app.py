@@ -11,7 +11,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from optikit import __version__
-from optikit.cli import app
+from optikit.cli.app import app
 
 runner = CliRunner()
 

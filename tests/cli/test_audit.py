@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-PLANTED = Path(__file__).parent / "planted_suite"
+PLANTED = Path(__file__).parent.parent / "planted_suite"
 
 
 def audit(project: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fixtures_lib.cache_store import FixtureStore
-from optikit.cache_cli import parse_age
-from optikit.cli import app
+from fixtures_lib.cache.store import FixtureStore
+from optikit.cli.app import app
+from optikit.cli.cache import parse_age
 
 runner = CliRunner()
 

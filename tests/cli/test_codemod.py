@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from codemods.add_marks import MarkPlan, MarkTests
 from codemods.replace_tmp import ReplaceTmp
 from codemods.runner import ChangedOnDisk, apply_changes, run_codemod
-from optikit.cli import app
+from optikit.cli.app import app
 from tests.conftest import RunSuite
 
 runner = CliRunner()

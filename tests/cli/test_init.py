@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from optikit.cli import app
+from optikit.cli.app import app
+from optikit.cli.init import MAKEFILE_TARGETS, init_project
 from optikit.config import PerformanceConfig, load_config
-from optikit.init_project import MAKEFILE_TARGETS, init_project
 
 EXISTING_PYPROJECT = """\
 [project]

@@ -12,7 +12,7 @@ from codemods.add_marks import MarkPlan, MarkTests
 from codemods.mark_serial import plan_mark_serial, serial_nodeids
 from codemods.mark_slow import plan_mark_slow
 from codemods.runner import FileResult
-from tests.codemod_cases import messages, rewrite, text
+from tests.codemods.cases import messages, rewrite, text
 
 
 def mark(

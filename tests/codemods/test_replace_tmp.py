@@ -10,7 +10,7 @@ import pytest
 
 from codemods.replace_tmp import ReplaceTmp
 from codemods.runner import FileResult
-from tests.codemod_cases import messages, rewrite, text
+from tests.codemods.cases import messages, rewrite, text
 
 
 def fix(source: str, tmp_path: Path) -> FileResult:

@@ -10,7 +10,7 @@ import pytest
 
 from codemods.fixture_index import build_index
 from codemods.rescope import Promotion, Refusal, RescopeFixtures, plan_rescope
-from tests.codemod_cases import rewrite, text
+from tests.codemods.cases import rewrite, text
 
 
 def decide(

@@ -13,7 +13,7 @@ import pandas  # noqa: F401  # imported once here: pytester's in-process runs ca
 import polars  # noqa: F401
 import pytest
 
-from fixtures_lib.cache_store import FixtureStore
+from fixtures_lib.cache.store import FixtureStore
 
 CONFTEST = """
 from pathlib import Path
@@ -379,7 +379,7 @@ def test_without_any_cached_fixture_nothing_is_written(pytester: pytest.Pytester
 
 
 def test_eviction_keeps_the_recently_used(tmp_path: Path) -> None:
-    from fixtures_lib.cache_store import Header
+    from fixtures_lib.cache.store import Header
 
     store = FixtureStore(tmp_path, size_limit_mb=1)
     header = Header("pickle", 1.0, "run", 0.0)

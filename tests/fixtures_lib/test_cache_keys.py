@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 
-from fixtures_lib.cache_keys import InputFiles, source_digest, token
+from fixtures_lib.cache.keys import InputFiles, source_digest, token
 
 
 class Colour(enum.Enum):
@@ -29,7 +29,7 @@ def test_sets_and_dicts_give_the_same_token_in_every_process() -> None:
     here = token(value)
     script = (
         "import enum\n"
-        "from fixtures_lib.cache_keys import token\n"
+        "from fixtures_lib.cache.keys import token\n"
         "class Colour(enum.Enum):\n    RED = 1\n"
         "print(token({'a': ('x', 1.5, None, Colour.RED), 'b': {2, 3, 1}}).hex())"
     )

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from optikit import history
-from optikit.baseline import build_baseline, mad, read_baseline, write_baseline
 from optikit.config import PerformanceConfig
 from optikit.errors import OptikitError
+from optikit.gate.baseline import build_baseline, mad, read_baseline, write_baseline
+from optikit.timing import history
 from tests.factories import record
 
 SETTINGS = PerformanceConfig()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from optikit.baseline import build_baseline, write_baseline
 from optikit.config import PerformanceConfig
-from optikit.run_record import write_run_record
+from optikit.gate.baseline import build_baseline, write_baseline
+from optikit.timing.run_record import write_run_record
 from tests.factories import record
 
 CHECKS = "from optikit.performance_checks import *  # noqa: F403\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from optikit.config import PerformanceConfig
-from optikit.gate import compare, confirm, reference_tests
+from optikit.gate.verdict import compare, confirm, reference_tests
 from tests.factories import baseline, record
 
 SETTINGS = PerformanceConfig()  # 20% per test, 15% suite, 0.05 s floor, 3 MADs

@@ -5,18 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from optikit import history
 from optikit.config import PerformanceConfig
-from optikit.gate import compare
-from optikit.report import (
-    DOCS_END,
-    DOCS_START,
-    build_report,
-    github_annotations,
-    hot_spots,
-    render,
-    update_docs,
-)
+from optikit.gate.verdict import compare
+from optikit.report.build import build_report, hot_spots
+from optikit.report.formats import render
+from optikit.report.markdown import DOCS_END, DOCS_START, github_annotations, update_docs
+from optikit.timing import history
 from tests.factories import baseline, record
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from optikit.timings import FixtureTimings, TimingCollector
+from optikit.timing.collect import FixtureTimings, TimingCollector
 
 NODE = "tests/test_a.py::test_x"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from optikit import history
 from optikit.errors import OptikitError
+from optikit.timing import history
 from tests.factories import record
 
 

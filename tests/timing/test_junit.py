@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from optikit.errors import OptikitError
-from optikit.junit_import import nodeid_for, read_junit
+from optikit.timing.junit import nodeid_for, read_junit
 
 
 def test_pytest_junit_round_trips_to_node_ids(pytester: pytest.Pytester) -> None:

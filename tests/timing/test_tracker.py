@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from optikit import history
+from optikit.timing import history
 
 CONFTEST = """
 import time

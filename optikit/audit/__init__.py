@@ -1,0 +1,3 @@
+"""``optikit audit-parallel``: runs under xdist and pytest-randomly, the recorder plugin,
+classification of every failure, its statistics, and the lock that keeps serial tests apart.
+"""

@@ -1,0 +1,278 @@
+"""The timing chain's commands: ``baseline``, ``regression``, ``report``, ``import-junit``,
+``export-durations``. Each reads the config, calls the capability, and renders its result.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import Progress
+from rich.table import Table
+from rich.text import Text
+
+from fixtures_lib.atomic import write_text_atomic
+from optikit.cli.support import ProjectOption, console
+from optikit.config import OptikitConfig, load_config
+from optikit.gate.baseline import build_baseline, read_baseline, write_baseline
+from optikit.gate.confirm import confirm_suspects
+from optikit.gate.verdict import GateResult, compare
+from optikit.report.build import build_report
+from optikit.report.formats import render
+from optikit.report.markdown import (
+    GATE_HEADER,
+    SUITE_HEADER,
+    gate_rows,
+    github_annotations,
+    suite_rows,
+    update_docs,
+)
+from optikit.timing import history
+from optikit.timing.durations import export_durations
+from optikit.timing.junit import read_junit
+from optikit.timing.run_record import read_run_record, write_run_record
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", help="Run record to read (default: [tool.optikit.performance] data_file)."
+    ),
+]
+BaselineOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--baseline", help="Baseline file (default: [tool.optikit.performance] baseline_file)."
+    ),
+]
+
+
+def _data_path(config: OptikitConfig, data: Path | None) -> Path:
+    return data if data is not None else config.path(config.performance.data_file)
+
+
+def _baseline_path(config: OptikitConfig, baseline: Path | None) -> Path:
+    return baseline if baseline is not None else config.path(config.performance.baseline_file)
+
+
+def baseline(
+    from_history: Annotated[
+        int | None,
+        typer.Option(
+            "--from-history",
+            min=1,
+            help="Use each test's median over the last N runs in the history (recommended) "
+            "instead of the latest run alone.",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write the baseline.")
+    ] = None,
+    data: DataOption = None,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Write the committed baseline from the latest run or the history, with each test's noise."""
+    config = load_config(project)
+    record = read_run_record(_data_path(config, data))
+    built = build_baseline(
+        record, config.performance, config.path(config.performance.history_db), from_history
+    )
+    path = _baseline_path(config, output)
+    write_baseline(path, built)
+    source = f"medians of the last {built['runs']} runs" if from_history else "the latest run"
+    console.print(
+        f"Baseline of [bold]{len(built['tests'])}[/] tests from {source} "
+        f"written to {escape(str(path))}."
+    )
+
+
+def regression(
+    confirm_runs: Annotated[
+        int,
+        typer.Option(
+            "--confirm",
+            min=0,
+            metavar="K",
+            help="Re-run the suspects (tests past half their threshold) K times in fresh "
+            "pytest processes, beside a few stable reference tests that tell each re-run's "
+            "speed, and judge them on the median: one noisy run neither fails CI nor hides a "
+            "real slowdown.",
+        ),
+    ] = 0,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every test, not only changes.")
+    ] = False,
+    data: DataOption = None,
+    baseline_file: BaselineOption = None,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Compare the latest run with the baseline: exit 0 fine, 1 regressions, 2 bad input."""
+    config = load_config(project)
+    expected = read_baseline(_baseline_path(config, baseline_file))
+    result = compare(expected, read_run_record(_data_path(config, data)), config.performance)
+    if confirm_runs and result.suspects:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(
+                f"Re-running {len(result.suspects)} suspects beside reference tests",
+                total=confirm_runs,
+            )
+            result = confirm_suspects(
+                result,
+                expected,
+                config.performance,
+                confirm_runs,
+                config.root,
+                lambda done: progress.update(task, completed=done),
+            )
+    show_gate(result, show_all)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in github_annotations(result):
+            print(line)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+VERDICT_STYLES = {
+    "regression": "bold red",
+    "noisy": "yellow",
+    "faster": "green",
+    "unconfirmed": "cyan",
+}
+
+
+def _verdict_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
+    table = Table(*header, title=title, title_justify="left")
+    table.columns[0].overflow = "fold"
+    for row in rows:
+        cells = [Text(cell.strip("`")) for cell in row[:-1]]
+        table.add_row(*cells, Text(row[-1], style=VERDICT_STYLES.get(row[-1], "")))
+    return table
+
+
+def show_gate(result: GateResult, show_all: bool) -> None:
+    rows = gate_rows(result, everything=show_all)
+    if rows:
+        console.print(_verdict_table("Tests against the baseline", GATE_HEADER, rows))
+    title = "Suite totals (adjusted for a slower or busier runner)"
+    console.print(_verdict_table(title, SUITE_HEADER, suite_rows(result)))
+    for note in result.notes:
+        console.print(f"[dim]note: {escape(note)}[/]")
+    counts = ", ".join(
+        f"{n} {v}" for v, n in sorted(Counter(t.verdict for t in result.tests).items())
+    )
+    verdict = "[bold red]FAILED[/]" if result.failed else "[bold green]passed[/]"
+    console.print(
+        f"Gate {verdict}: {counts}; runner speed factor {result.speed_factor:.2f} "
+        f"(test times are divided by it), CPU calibration ratio {result.calibration_ratio:.2f}, "
+        f"CPU contention ratio {result.contention_ratio:.2f}, "
+        f"suite totals divided by {result.suite_divisor:.2f}."
+    )
+
+
+class ReportFormat(str, Enum):
+    markdown = "markdown"
+    json = "json"
+    html = "html"
+
+
+def report(
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="markdown (default), json or html.")
+    ] = ReportFormat.markdown,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of to stdout.")
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            min=0,
+            help="Seconds above which a test counts as slow "
+            "(default: [tool.optikit.performance] slow_test_threshold_seconds).",
+        ),
+    ] = None,
+    compare_baseline: Annotated[
+        bool,
+        typer.Option("--compare-baseline", help="Add the regression table against the baseline."),
+    ] = False,
+    update_docs_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--update-docs",
+            metavar="FILE",
+            help="Rewrite the generated section of FILE (e.g. PERFORMANCE.md) between optikit's "
+            "markers, leaving the rest alone.",
+        ),
+    ] = None,
+    data: DataOption = None,
+    baseline_file: BaselineOption = None,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Summary, slowest tests, unmarked slow tests, fixture hot spots, trends and advice."""
+    config = load_config(project)
+    record = read_run_record(_data_path(config, data))
+    gate = None
+    if compare_baseline:
+        expected = read_baseline(_baseline_path(config, baseline_file))
+        gate = compare(expected, record, config.performance)
+    built = build_report(
+        record,
+        threshold if threshold is not None else config.performance.slow_test_threshold_seconds,
+        gate,
+        config.path(config.performance.history_db),
+        min_saving=config.performance.noise_floor_seconds,
+    )
+    text = render(built, fmt.value)
+    markdown = text if fmt is ReportFormat.markdown else render(built, "markdown")
+    if update_docs_file is not None:
+        update_docs(update_docs_file, markdown)
+        console.print(f"Updated the optikit section of {escape(str(update_docs_file))}.")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(markdown)
+    if output is not None:
+        write_text_atomic(output, text)
+        console.print(f"Report written to {escape(str(output))}.")
+    elif update_docs_file is None:
+        print(text, end="")
+
+
+def import_junit(
+    junit: Annotated[Path, typer.Argument(help="JUnit XML from pytest --junitxml or any runner.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Run record to write (default: data_file)."),
+    ] = None,
+    keep_history: Annotated[
+        bool, typer.Option("--history/--no-history", help="Also append the run to the history.")
+    ] = True,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Turn JUnit XML into a run record, so the gate works for any language's suite."""
+    config = load_config(project)
+    record = read_junit(junit, config.root, config.performance.slow_test_threshold_seconds)
+    path = _data_path(config, output)
+    write_run_record(path, record)
+    if keep_history:
+        history.append_run(config.path(config.performance.history_db), record)
+    console.print(f"Imported {len(record['tests'])} tests into {escape(str(path))}.")
+
+
+def export_durations_command(
+    runs: Annotated[
+        int, typer.Option("--runs", min=1, help="Median over this many recent runs.")
+    ] = 10,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="pytest-split durations file to write.")
+    ] = Path(".test_durations"),
+    project: ProjectOption = Path("."),
+) -> None:
+    """Write a pytest-split .test_durations file from the history's medians."""
+    config = load_config(project)
+    count = export_durations(config.path(config.performance.history_db), runs, output)
+    console.print(f"Wrote {count} test durations to {escape(str(output))}.")

@@ -1,0 +1,3 @@
+"""The regression gate: the committed baseline, the verdict rules, confirm re-runs,
+the pytest checks.
+"""
