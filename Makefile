@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck format demo bench clean \
+.PHONY: install test lint typecheck format demo bench real-suites clean \
 	test-performance performance-report performance-update-docs performance-baseline \
 	performance-regression
 
@@ -42,6 +42,11 @@ bench: install
 	$(BIN)/python benchmarks/llm_cassettes.py
 	$(BIN)/python benchmarks/codemod_throughput.py
 	$(BIN)/python benchmarks/audit_parallel.py
+
+# Every capability on real projects' own test suites (benchmarks/real_suites/manifest.toml);
+# figures to docs/real-suites.md. ONLY=name,name and STEPS=gate,audit run parts.
+real-suites: install
+	$(BIN)/python benchmarks/real_suites/run.py $(if $(ONLY),--only $(ONLY)) $(if $(STEPS),--steps $(STEPS))
 
 # optikit's own suite, tracked and gated by optikit (the baseline is committed).
 test-performance: install

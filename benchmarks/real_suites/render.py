@@ -1,0 +1,206 @@
+"""The generated section of ``docs/real-suites.md``: one table per step across projects."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+DOCS = Path(__file__).resolve().parent.parent.parent / "docs" / "real-suites.md"
+START, END = "<!-- real-suites:start -->", "<!-- real-suites:end -->"
+
+
+def _cell(value: Any) -> str:
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _step(entry: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return entry.get("steps", {}).get(name)
+
+
+def _rows(results: dict[str, Any], name: str, render: Any) -> list[list[Any]]:
+    rows = []
+    for project, entry in sorted(results["projects"].items()):
+        figures = _step(entry, name)
+        if entry.get("setup_error"):
+            rows.append([project, f"setup failed: {entry['setup_error'][:200]}"])
+        elif figures is None:
+            continue
+        elif "error" in figures:
+            rows.append([project, f"step failed: {figures['error'][:300]}"])
+        else:
+            rows.append([project, *render(figures)])
+    return rows
+
+
+def _codemod(figures: dict[str, Any], name: str) -> str:
+    result = figures["codemods"].get(name)
+    if result is None:
+        return "-"
+    text = f"{result['files_changed']} files, apply exit {result['apply_exit']}"
+    if result["unparsable"]:
+        text += f", {len(result['unparsable'])} unparsable"
+    if result["second_pass_exit"] != 0:
+        text += f", second pass exit {result['second_pass_exit']}"
+    return text
+
+
+def markdown(results: dict[str, Any]) -> str:
+    projects = results["projects"]
+    lines = [
+        f"Figures of optikit `{results.get('optikit_commit', '?')}` on "
+        f"{results.get('machine', '?')}, updated {results.get('updated_at', '?')}.",
+        "",
+        "### The suites as their authors run them",
+        "",
+    ]
+    lines += _table(
+        ["project", "version", "covers", "tests", "outcomes", "exit", "wall s"],
+        [
+            [
+                name,
+                entry["version"],
+                entry["covers"],
+                *(
+                    [
+                        f["tests"],
+                        " ".join(f"{k} {v}" for k, v in f["outcomes"].items()),
+                        f["exit_code"],
+                        f["seconds"],
+                    ]
+                    if (f := _step(entry, "authors")) and "error" not in f
+                    else [
+                        "-",
+                        (f or {}).get("error", entry.get("setup_error", "not run"))[:200],
+                        "-",
+                        "-",
+                    ]
+                ),
+            ]
+            for name, entry in sorted(projects.items())
+        ],
+    )
+    lines += ["### Gate: false alarms on unchanged code (must be 0)", ""]
+    lines += _table(
+        ["project", "tracked run s", "false alarms", "verdicts", "flagged"],
+        _rows(
+            results,
+            "gate",
+            lambda f: [
+                f["tracked_run_seconds"],
+                f"{f['false_alarms']} of {len(f['verdicts'])}",
+                " / ".join(v["verdict"][:160] for v in f["verdicts"]),
+                " / ".join(
+                    "; ".join(v["regressions"][:2]) for v in f["verdicts"] if v["regressions"]
+                ),
+            ],
+        ),
+    )
+    lines += ["### Reports", ""]
+    lines += _table(
+        ["project", "html bytes", "markdown bytes", "sections", "empty sections"],
+        _rows(
+            results,
+            "report",
+            lambda f: [
+                f["html_bytes"],
+                f["markdown_bytes"],
+                f["sections"],
+                f["empty_sections"] or "none",
+            ],
+        ),
+    )
+    lines += ["### Audit (`--runs 10 -n 2`) against the truth in the manifest", ""]
+    lines += _table(
+        [
+            "project",
+            "wall s",
+            "runs",
+            "probes",
+            "crashes",
+            "truth found",
+            "each truth",
+            "other findings",
+            "detect-test-pollution",
+        ],
+        _rows(
+            results,
+            "audit",
+            lambda f: [
+                f["seconds"],
+                f["runs"],
+                f["probes"],
+                f"{f['crashes']} {f['crash_reasons'][:1]}" if f["crashes"] else 0,
+                f"{f['found']} of {len(f['truth'])}",
+                "; ".join(f"{k}: {v}" for k, v in f["truth"].items()) or "-",
+                "; ".join(f"{k}: {v}" for k, v in list(f["other_findings"].items())[:4])
+                + (f" (+{len(f['other_findings']) - 4})" if len(f["other_findings"]) > 4 else "")
+                or "none",
+                "; ".join(f"{k}: {v}" for k, v in f["pollution_tool"].items()) or "-",
+            ],
+        ),
+    )
+    lines += [
+        "### Codemods on a scratch copy (dry run, --apply, parse, second pass, suite again)",
+        "",
+    ]
+    lines += _table(
+        [
+            "project",
+            "mark-slow",
+            "replace-tmp",
+            "rescope --verify",
+            "mark-serial",
+            "outcome changes",
+        ],
+        _rows(
+            results,
+            "codemods",
+            lambda f: [
+                *(_codemod(f, n) for n in ("mark-slow", "replace-tmp", "rescope", "mark-serial")),
+                f"{f['outcome_changes_count']}: {f['outcome_changes'][:2]}"
+                if f["outcome_changes_count"]
+                else 0,
+            ],
+        ),
+    )
+    lines += ["### Installed, no flag: order and outcomes against the run without optikit", ""]
+    lines += _table(
+        ["project", "same order", "reordered by", "outcome changes", "wall s"],
+        _rows(
+            results,
+            "noflag",
+            lambda f: [
+                f["same_order"],
+                f["reordered_by"] or "-",
+                f"{f['outcome_changes_count']}: {f['outcome_changes'][:2]}"
+                if f["outcome_changes_count"]
+                else 0,
+                f["seconds"],
+            ],
+        ),
+    )
+    return "\n".join(lines)
+
+
+def write_docs(results: dict[str, Any]) -> None:
+    block = f"{START}\n{markdown(results).rstrip()}\n{END}"
+    text = (
+        DOCS.read_text(encoding="utf-8") if DOCS.is_file() else f"# Real suites\n\n{START}\n{END}\n"
+    )
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+    updated = (
+        pattern.sub(lambda _: block, text, count=1)
+        if pattern.search(text)
+        else f"{text}\n{block}\n"
+    )
+    tmp = DOCS.with_suffix(".tmp")
+    tmp.write_text(updated, encoding="utf-8")
+    tmp.replace(DOCS)

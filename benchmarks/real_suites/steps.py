@@ -1,0 +1,351 @@
+"""The six things ``make real-suites`` does to each real suite, one function each.
+
+Every step works in its own fresh copy of the released source and returns plain figures (a
+JSON-able dict). A step that raises becomes a row with its error; the other steps and
+projects go on. Steps that need an earlier step's result (the authors' outcomes, the gate's
+run record, the audit's report) read it from the project's cache folder, so ``--steps``
+can re-run one step alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from corpus import Project, scratch
+from pytest_runs import Run, differences, run
+
+Figures = dict[str, Any]
+TRACKED_RUNS = 5
+GATE_RUNS = 2
+CONFIRM = 3
+AUDIT_RUNS = 10
+WORKERS = ["-n", "2"]
+
+
+def suite_args(project: Project) -> list[str]:
+    return [*project.paths, *project.args]
+
+
+def _saved(project: Project, name: str) -> Path:
+    return project.home / "results" / name
+
+
+def _save(project: Project, name: str, data: Any) -> None:
+    path = _saved(project, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+
+
+def _load(project: Project, name: str, step: str) -> Any:
+    path = _saved(project, name)
+    if not path.is_file():
+        raise RuntimeError(f"needs the {step} step's result ({path}): run --steps {step} first")
+    return json.loads(path.read_text())
+
+
+def _failed(done: Run, what: str) -> RuntimeError:
+    return RuntimeError(f"{what} exited {done.exit_code}:\n{done.tail()}")
+
+
+# 1. The suite as its authors run it ---------------------------------------------------------
+
+
+def authors(project: Project, progress: Callable[[str], None]) -> Figures:
+    work = scratch(project, "authors")
+    done = run(project, "plain", work, suite_args(project), log=work / ".reportlog.jsonl")
+    if not done.outcomes:
+        raise _failed(done, "the suite (no test reported)")
+    _save(project, "authors.json", {"outcomes": done.outcomes, "order": done.order})
+    return {
+        "exit_code": done.exit_code,
+        "seconds": done.seconds,
+        "tests": len(done.outcomes),
+        "outcomes": done.counts(),
+    }
+
+
+# 2. Gate: tracked runs, a baseline, and the gate on unchanged code --------------------------
+
+
+def _gate_line(output: str) -> str:
+    found = re.search(r"^Gate (FAILED|passed).*$", output, re.MULTILINE)
+    return found.group(0) if found else ""
+
+
+def _regression_rows(output: str) -> list[str]:
+    """The table rows the gate called regressions, folded back to one line each."""
+    rows = []
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.split("│") if c.strip()]
+        if cells and cells[-1] == "regression":
+            rows.append(" ".join(cells))
+    return rows
+
+
+def gate(project: Project, progress: Callable[[str], None]) -> Figures:
+    work = scratch(project, "gate")
+    tracked = [*WORKERS, "--track-performance", *suite_args(project)]
+    seconds = []
+    for index in range(TRACKED_RUNS):
+        progress(f"tracked run {index + 1}/{TRACKED_RUNS}")
+        done = run(project, "optikit", work, tracked)
+        seconds.append(done.seconds)
+        if done.exit_code not in (0, 1):
+            raise _failed(done, f"tracked run {index + 1}")
+    made = run(project, "optikit", work, ["baseline", "--from-history", "3"], module="optikit")
+    if made.exit_code != 0:
+        raise _failed(made, "optikit baseline --from-history 3")
+    verdicts = []
+    for index in range(GATE_RUNS):
+        progress(f"unchanged run {index + 1}/{GATE_RUNS} and regression --confirm {CONFIRM}")
+        run(project, "optikit", work, tracked)
+        judged = run(
+            project, "optikit", work, ["regression", "--confirm", str(CONFIRM)], module="optikit"
+        )
+        verdicts.append(
+            {
+                "exit_code": judged.exit_code,
+                "seconds": judged.seconds,
+                "verdict": _gate_line(judged.output) or judged.tail(3),
+                "regressions": _regression_rows(judged.output)[:5],
+            }
+        )
+    return {
+        "tracked_run_seconds": statistics.median(seconds),
+        "false_alarms": sum(v["exit_code"] == 1 for v in verdicts),
+        "bad_exits": sum(v["exit_code"] not in (0, 1) for v in verdicts),
+        "verdicts": verdicts,
+    }
+
+
+# 3. Reports -------------------------------------------------------------------------------
+
+
+def _empty_sections(markdown: str) -> list[str]:
+    """Headings followed by nothing (or only by another heading of a deeper level)."""
+    empty, heading, body = [], None, False
+    for line in [*markdown.splitlines(), "# end"]:
+        if line.startswith("#"):
+            if heading is not None and not body:
+                empty.append(heading)
+            heading, body = line.lstrip("# ").strip(), False
+        elif line.strip():
+            body = True
+    return empty
+
+
+def report(project: Project, progress: Callable[[str], None]) -> Figures:
+    work = project.home / "work" / "gate"
+    if not work.is_dir():
+        raise RuntimeError("needs the gate step's tracked runs: run --steps gate first")
+    figures: Figures = {}
+    for fmt, extra in (("html", []), ("markdown", ["--compare-baseline"])):
+        target = work / f"report.{fmt}"
+        target.unlink(missing_ok=True)
+        done = run(
+            project, "optikit", work, ["report", "--format", fmt, "-o", str(target), *extra],
+            module="optikit",
+        )  # fmt: skip
+        if done.exit_code != 0 or not target.is_file():
+            raise _failed(done, f"optikit report --format {fmt}")
+        figures[f"{fmt}_bytes"] = target.stat().st_size
+    markdown = (work / "report.markdown").read_text(encoding="utf-8")
+    figures["sections"] = sum(line.startswith("#") for line in markdown.splitlines())
+    figures["empty_sections"] = _empty_sections(markdown)
+    return figures
+
+
+# 5. The flake audit, against the truth in the manifest -------------------------------------
+
+
+def _verdict(truth: Any, found: dict[str, Any]) -> str:
+    entry = found.get(truth.victim)
+    if entry is None:
+        return "not seen"
+    named = set(entry["polluters"]) | set(entry["state_setters"])
+    wanted = {"brittle": "order_dependent"}.get(truth.kind, truth.kind)
+    if entry["classification"] != wanted:
+        return f"classified {entry['classification']}"
+    if truth.culprits and not set(truth.culprits) & named:
+        return f"right class, wrong culprit ({', '.join(sorted(named)) or 'none'})"
+    return "found"
+
+
+def audit(project: Project, progress: Callable[[str], None]) -> Figures:
+    work = scratch(project, "audit")
+    authors_run = _load(project, "authors.json", "authors")
+    arguments = [*project.paths] + (["--", *project.args] if project.args else [])
+    command = ["audit-parallel", "--runs", str(AUDIT_RUNS), *WORKERS, *arguments]
+    done = run(project, "optikit", work, command, module="optikit", timeout=3600)
+    reports = sorted(work.rglob(".optikit/audit.json"))
+    if not reports:
+        raise _failed(done, "optikit audit-parallel (no report)")
+    data = json.loads(reports[0].read_text())
+    shutil.copy(reports[0], _saved(project, "audit.json"))
+    found = data["tests"]
+    truths = {t.victim: _verdict(t, found) for t in project.truth}
+    known = {t.victim for t in project.truth} | {c for t in project.truth for c in t.culprits}
+    failing_before = {n for n, o in authors_run["outcomes"].items() if o in ("failed", "error")}
+    other = {
+        nodeid: entry["classification"]
+        for nodeid, entry in found.items()
+        if entry["classification"] not in ("stable", "failing") and nodeid not in known
+    }
+    failing = {n for n, e in found.items() if e["classification"] == "failing"}
+    return {
+        "exit_code": done.exit_code,
+        "seconds": done.seconds,
+        "runs": data["runs"],
+        "probes": data["probes"],
+        "crashes": len(data["crashes"]),
+        "crash_reasons": [c["why"] for c in data["crashes"]][:3],
+        "partial": data["partial"],
+        "truth": truths,
+        "found": sum(v == "found" for v in truths.values()),
+        "other_findings": other,
+        "failing_not_failing_for_authors": sorted(failing - failing_before),
+        "pollution_tool": _detect_test_pollution(project, work),
+    }
+
+
+def _detect_test_pollution(project: Project, work: Path) -> dict[str, str]:
+    """detect-test-pollution's polluter for each order-dependent victim in the truth."""
+    results = {}
+    for truth in project.truth:
+        if truth.kind != "order_dependent":
+            continue
+        tests = project.paths[0] if project.paths else "tests"
+        done = run(
+            project,
+            "optikit",
+            work,
+            ["--failing-test", truth.victim, "--tests", tests],
+            module="detect_test_pollution",
+            timeout=1200,
+        )
+        found = re.findall(r"^(\S+::\S+)$", done.output, re.MULTILINE)
+        culprits = [n for n in found if n != truth.victim]
+        if done.exit_code == 0 and culprits:
+            verdict = "found" if set(culprits) & set(truth.culprits) else f"named {culprits[-1]}"
+        else:
+            verdict = f"exit {done.exit_code}: {done.tail(1)}"
+        results[truth.victim] = f"{verdict} ({done.seconds:.0f} s)"
+    return results
+
+
+# 4. Codemods on a scratch copy --------------------------------------------------------------
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*.py")
+        if ".optikit" not in p.parts
+    }
+
+
+def _slow_threshold(work: Path) -> float | None:
+    """Seconds over which about five tests qualify, from the gate's latest run record."""
+    records = sorted(work.rglob(".performance_data.json"))
+    if not records:
+        return None
+    durations = sorted(
+        (t["duration"] for t in json.loads(records[0].read_text())["tests"]), reverse=True
+    )
+    if len(durations) < 2:
+        return None
+    return round(durations[min(4, len(durations) - 2)] * 0.999, 4)
+
+
+def codemods(project: Project, progress: Callable[[str], None]) -> Figures:
+    gate_work = project.home / "work" / "gate"
+    if not gate_work.is_dir():
+        raise RuntimeError("needs the gate step's run record: run --steps gate first")
+    work = project.home / "work" / "codemods"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(gate_work, work, symlinks=True)
+    log = work / ".reportlog.jsonl"
+    plain_order = ["-p", "no:randomly", *suite_args(project)]
+    before = run(project, "optikit", work, plain_order, log=log)
+    threshold = _slow_threshold(work)
+    plans: list[tuple[str, list[str]]] = [("replace-tmp", []), ("rescope", ["--verify"])]
+    if threshold is not None:
+        plans.insert(0, ("mark-slow", ["--threshold", str(threshold)]))
+    audit_report = _saved(project, "audit.json")
+    if audit_report.is_file():
+        (work / ".optikit").mkdir(exist_ok=True)
+        shutil.copy(audit_report, work / ".optikit" / "audit.json")
+        plans.append(("mark-serial", []))
+    figures: Figures = {"mark_slow_threshold": threshold, "codemods": {}}
+    for name, options in plans:
+        progress(name)
+        dry_options = [o for o in options if o != "--verify"]
+        dry = run(project, "optikit", work, ["codemod", name, *dry_options], module="optikit")
+        digests = _digests(work)
+        applied = run(
+            project, "optikit", work, ["codemod", name, "--apply", *options], module="optikit"
+        )
+        changed = sorted(f for f, d in _digests(work).items() if digests.get(f) != d)
+        broken = []
+        for relative in changed:
+            try:
+                compile((work / relative).read_bytes(), relative, "exec")
+            except SyntaxError as error:
+                broken.append(f"{relative}: {error}")
+        again = run(project, "optikit", work, ["codemod", name, *dry_options], module="optikit")
+        figures["codemods"][name] = {
+            "dry_run_exit": dry.exit_code,
+            "apply_exit": applied.exit_code,
+            "files_changed": len(changed),
+            "unparsable": broken,
+            "second_pass_exit": again.exit_code,
+            "note": "" if applied.exit_code in (0, 1) else applied.tail(2),
+        }
+    after = run(project, "optikit", work, plain_order, log=log)
+    figures["outcomes_before"] = before.counts()
+    figures["outcome_changes"] = differences(before.outcomes, after.outcomes)[:10]
+    figures["outcome_changes_count"] = len(differences(before.outcomes, after.outcomes))
+    return figures
+
+
+# 6. Installed, no flag: nothing changes ----------------------------------------------------
+
+
+def noflag(project: Project, progress: Callable[[str], None]) -> Figures:
+    authors_run = _load(project, "authors.json", "authors")
+    work = scratch(project, "noflag")
+    done = run(project, "optikit", work, suite_args(project), log=work / ".reportlog.jsonl")
+    order = done.order
+    same = order == authors_run["order"]
+    first = next(
+        (i for i, (a, b) in enumerate(zip(order, authors_run["order"], strict=False)) if a != b),
+        None,
+    )
+    randomly = re.search(r"Using --randomly-seed=\d+", done.output)
+    changes = differences(authors_run["outcomes"], done.outcomes)
+    return {
+        "exit_code": done.exit_code,
+        "seconds": done.seconds,
+        "same_order": same,
+        "first_order_difference": first,
+        "reordered_by": randomly.group(0) if randomly else "",
+        "outcome_changes_count": len(changes),
+        "outcome_changes": changes[:5],
+    }
+
+
+STEPS: dict[str, Callable[[Project, Callable[[str], None]], Figures]] = {
+    "authors": authors,
+    "gate": gate,
+    "report": report,
+    "audit": audit,
+    "codemods": codemods,
+    "noflag": noflag,
+}
