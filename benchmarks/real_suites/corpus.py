@@ -8,7 +8,8 @@ sources from the package index, and two virtual environments per project.
   The difference between the two is exactly "optikit installed".
 
 Everything downloaded or built lives under ``benchmarks/real_suites/.cache/`` (git-ignored) and
-is reused between runs; a changed manifest entry rebuilds only its own project.
+is reused between runs; a changed manifest entry rebuilds only its own project. The steps run
+in copies under the system's temporary directory (``WORK``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 CACHE = HERE / ".cache"
 MANIFEST = HERE / "manifest.toml"
+# Steps run in copies outside this repository: pytest looks for its config in every parent
+# of a suite, and optikit's own pyproject.toml would become the config of a suite that has none.
+WORK = Path(tempfile.gettempdir()) / "optikit-real-suites"
 PIP_DOWNLOAD = [
     sys.executable,
     "-m",
@@ -204,9 +209,13 @@ def _site_packages(python: Path) -> Path:
     return site
 
 
+def workdir(project: Project, name: str) -> Path:
+    return WORK / project.name / name
+
+
 def scratch(project: Project, name: str) -> Path:
     """A fresh copy of the released source for one step to run in (and change)."""
-    target = project.home / "work" / name
+    target = workdir(project, name)
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(project.source, target, symlinks=True)
     return target

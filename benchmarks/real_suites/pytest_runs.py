@@ -40,6 +40,7 @@ def environ(project: Project) -> dict[str, str]:
     for name in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "VIRTUAL_ENV", "PYTHONPATH"):
         env.pop(name, None)
     env["PYTHONHASHSEED"] = env.get("PYTHONHASHSEED", "0")
+    env["COLUMNS"] = "400"  # optikit's tables wrap node ids at 80 columns when piped
     return env
 
 

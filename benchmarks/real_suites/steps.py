@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from corpus import Project, scratch
+from corpus import Project, scratch, workdir
 from pytest_runs import Run, differences, run
 
 Figures = dict[str, Any]
@@ -142,7 +142,7 @@ def _empty_sections(markdown: str) -> list[str]:
 
 
 def report(project: Project, progress: Callable[[str], None]) -> Figures:
-    work = project.home / "work" / "gate"
+    work = workdir(project, "gate")
     if not work.is_dir():
         raise RuntimeError("needs the gate step's tracked runs: run --steps gate first")
     figures: Figures = {}
@@ -265,10 +265,10 @@ def _slow_threshold(work: Path) -> float | None:
 
 
 def codemods(project: Project, progress: Callable[[str], None]) -> Figures:
-    gate_work = project.home / "work" / "gate"
+    gate_work = workdir(project, "gate")
     if not gate_work.is_dir():
         raise RuntimeError("needs the gate step's run record: run --steps gate first")
-    work = project.home / "work" / "codemods"
+    work = workdir(project, "codemods")
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(gate_work, work, symlinks=True)
     log = work / ".reportlog.jsonl"
