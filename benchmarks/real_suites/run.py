@@ -31,8 +31,15 @@ RESULTS = corpus.REPO / "benchmarks" / "results" / "real-suites.json"
 
 
 def say(line: str) -> None:
+    """One line per step: styled by rich in a terminal, plain text in a CI log."""
     stamp = time.strftime("%H:%M:%S")
-    print(f"{stamp} {line}", flush=True)
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(highlight=False, soft_wrap=True).print(f"[dim]{stamp}[/] {escape(line)}")
+    else:
+        print(f"{stamp} {line}", flush=True)
 
 
 def progress(prefix: str) -> Callable[[str], None]:

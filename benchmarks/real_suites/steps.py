@@ -230,10 +230,10 @@ def _detect_test_pollution(project: Project, work: Path) -> dict[str, str]:
             module="detect_test_pollution",
             timeout=1200,
         )
-        found = re.findall(r"^(\S+::\S+)$", done.output, re.MULTILINE)
-        culprits = [n for n in found if n != truth.victim]
-        if done.exit_code == 0 and culprits:
-            verdict = "found" if set(culprits) & set(truth.culprits) else f"named {culprits[-1]}"
+        found = re.search(r"the polluting test is: (\S+)", done.output)
+        if found:
+            named = found.group(1)
+            verdict = "found" if named in truth.culprits else f"named {named}"
         else:
             verdict = f"exit {done.exit_code}: {done.tail(1)}"
         results[truth.victim] = f"{verdict} ({done.seconds:.0f} s)"
