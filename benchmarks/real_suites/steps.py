@@ -26,6 +26,7 @@ TRACKED_RUNS = 5
 GATE_RUNS = 2
 CONFIRM = 3
 AUDIT_RUNS = 10
+AUDIT_MAX_TIME = "8m"  # the audit stops there with what it knows (its report says "partial")
 WORKERS = ["-n", "2"]
 
 
@@ -182,7 +183,8 @@ def audit(project: Project, progress: Callable[[str], None]) -> Figures:
     work = scratch(project, "audit")
     authors_run = _load(project, "authors.json", "authors")
     arguments = [*project.paths] + (["--", *project.args] if project.args else [])
-    command = ["audit-parallel", "--runs", str(AUDIT_RUNS), *WORKERS, *arguments]
+    command = ["audit-parallel", "--runs", str(AUDIT_RUNS), *WORKERS, "--max-time", AUDIT_MAX_TIME]
+    command += arguments
     done = run(project, "optikit", work, command, module="optikit", timeout=3600)
     reports = sorted(work.rglob(".optikit/audit.json"))
     if not reports:
