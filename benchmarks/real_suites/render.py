@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
+
+from optikit.report.markdown import update_docs
 
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs" / "real-suites.md"
 START, END = "<!-- real-suites:start -->", "<!-- real-suites:end -->"
@@ -191,16 +192,4 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def write_docs(results: dict[str, Any]) -> None:
-    block = f"{START}\n{markdown(results).rstrip()}\n{END}"
-    text = (
-        DOCS.read_text(encoding="utf-8") if DOCS.is_file() else f"# Real suites\n\n{START}\n{END}\n"
-    )
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
-    updated = (
-        pattern.sub(lambda _: block, text, count=1)
-        if pattern.search(text)
-        else f"{text}\n{block}\n"
-    )
-    tmp = DOCS.with_suffix(".tmp")
-    tmp.write_text(updated, encoding="utf-8")
-    tmp.replace(DOCS)
+    update_docs(DOCS, markdown(results), START, END)

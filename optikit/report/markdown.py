@@ -149,11 +149,11 @@ def markdown_gate(gate: GateResult) -> list[str]:
     return lines
 
 
-def update_docs(path: Path, markdown: str) -> None:
-    """Replace the text between the optikit markers; the rest of the file is left alone."""
-    block = f"{DOCS_START}\n{markdown.rstrip()}\n{DOCS_END}"
+def update_docs(path: Path, markdown: str, start: str = DOCS_START, end: str = DOCS_END) -> None:
+    """Replace the text between the markers; the rest of the file is left alone."""
+    block = f"{start}\n{markdown.rstrip()}\n{end}"
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    pattern = re.compile(re.escape(DOCS_START) + r".*?" + re.escape(DOCS_END), re.DOTALL)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if pattern.search(text):
         updated = pattern.sub(lambda _: block, text, count=1)
     else:
