@@ -253,6 +253,7 @@ class Placement:
 
     plans: dict[Path, MarkPlan]
     unplaced: list[tuple[str, str]]
+    refused: list[tuple[Path, str]] = field(default_factory=list)  # paths that leave the root
 
 
 def place(
@@ -269,12 +270,17 @@ def place(
         by_file.setdefault(path, ({}, set()))[0][key] = cases
     for path, key in remove:
         by_file.setdefault(path, ({}, set()))[1].add(key)
+    inside = root.resolve()
+    refused: list[tuple[Path, str]] = []
     for path, (adds, removes) in sorted(by_file.items()):
-        full = root / path
+        full = (root / path).resolve()
+        if not full.is_relative_to(inside) or full.suffix != ".py":
+            refused.append((root / path, "not a Python file inside the project; never touched"))
+            continue
         if not full.is_file():
             unplaced.extend(
                 (f"{path}::{describe(k)}", "its file is not there") for k in sorted(adds)
             )
             continue
         plans[full] = MarkPlan(mark, adds, frozenset(removes))
-    return Placement(plans, unplaced)
+    return Placement(plans, unplaced, refused)

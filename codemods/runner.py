@@ -8,8 +8,11 @@ from __future__ import annotations
 import ast
 import difflib
 import os
-from collections.abc import Callable, Iterable, Mapping
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +81,11 @@ def transform_file(path: Path, factory: CommandFactory) -> FileResult:
     except cst.ParserSyntaxError as exc:
         reason = f"does not parse (line {exc.raw_line}); fix the syntax error and run again"
         return FileResult(path, old, old, skipped=reason)
+    except SyntaxError as exc:  # what libcst raises for bytes it cannot decode
+        reason = (
+            f"cannot be read as Python source ({exc.msg}); save it as UTF-8 or add a coding line"
+        )
+        return FileResult(path, old, old, skipped=reason)
     command = factory(CodemodContext(filename=str(path)))
     try:
         new = command.transform_module(module).bytes
@@ -124,16 +132,45 @@ class ChangedOnDisk(Exception):
     """A file was edited between the dry run and the write; writing would lose that edit."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C during ``apply_changes``: the file in hand was finished, the rest left alone."""
+
+    def __init__(self, written: list[Path]) -> None:
+        super().__init__(f"interrupted after writing {len(written)} file(s)")
+        self.written = written
+
+
 def apply_changes(results: Iterable[FileResult]) -> list[Path]:
+    """Write each changed file atomically. Ctrl-C finishes the file being written, then
+    stops with ``Interrupted`` naming what was written, so no file is ever half-done."""
     written: list[Path] = []
-    for result in results:
-        if not result.changed:
-            continue
-        if result.path.read_bytes() != result.old:
-            raise ChangedOnDisk(str(result.path))
-        write_bytes_atomic(result.path, result.new)
-        written.append(result.path)
+    with _deferred_interrupt() as interrupted:
+        for result in results:
+            if interrupted:
+                raise Interrupted(written)
+            if not result.changed:
+                continue
+            if result.path.read_bytes() != result.old:
+                raise ChangedOnDisk(str(result.path))
+            write_bytes_atomic(result.path, result.new)
+            written.append(result.path)
+        if interrupted:
+            raise Interrupted(written)
     return written
+
+
+@contextmanager
+def _deferred_interrupt() -> Iterator[list[int]]:
+    """SIGINT is noted (the yielded list gains an item) instead of raised, in the main thread."""
+    noted: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _text(data: bytes) -> str:

@@ -178,6 +178,7 @@ def environments(project: Project) -> None:
     stamp = project.home / "venvs.key"
     if stamp.is_file() and stamp.read_text() == project.key:
         _link_optikit(project)
+        _refresh_optikit(project)
         return
     for flavour in ("plain", "optikit"):
         shutil.rmtree(project.home / flavour, ignore_errors=True)
@@ -194,6 +195,21 @@ def environments(project: Project) -> None:
     optikit = str(project.python("optikit"))
     _run([optikit, "-m", "pip", "install", "--quiet", "-e", str(REPO), "detect-test-pollution"])
     stamp.write_text(project.key)
+    (project.home / "optikit.key").write_text(_optikit_key())
+
+
+def _optikit_key() -> str:
+    """Changes when optikit's own dependencies change (the editable install sees its code)."""
+    return hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()[:12]
+
+
+def _refresh_optikit(project: Project) -> None:
+    """Reinstall optikit into a reused environment when its dependencies changed."""
+    stamp = project.home / "optikit.key"
+    if stamp.is_file() and stamp.read_text() == _optikit_key():
+        return
+    _run([str(project.python("optikit")), "-m", "pip", "install", "--quiet", "-e", str(REPO)])
+    stamp.write_text(_optikit_key())
 
 
 def _link_optikit(project: Project) -> None:

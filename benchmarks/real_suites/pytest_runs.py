@@ -51,14 +51,18 @@ def run(
     args: list[str],
     *,
     module: str = "pytest",
+    script: str | None = None,
     log: Path | None = None,
     timeout: int | None = None,
 ) -> Run:
-    """``python -m MODULE ARGS`` in one of the project's environments.
+    """``python -m MODULE ARGS`` (or the environment's console ``script``) in one of the
+    project's environments.
 
     With ``log``, a pytest run writes its report log there and the outcomes are read back.
     """
-    command = [str(project.python(flavour)), "-m", module, *args]
+    python = project.python(flavour)
+    command = [str(python.parent / script)] if script else [str(python), "-m", module]
+    command += args
     if log is not None:
         log.unlink(missing_ok=True)
         command.append(f"--report-log={log}")

@@ -229,7 +229,9 @@ def _detect_test_pollution(project: Project, work: Path) -> dict[str, str]:
             "optikit",
             work,
             ["--failing-test", truth.victim, "--tests", tests],
-            module="detect_test_pollution",
+            # Its console script, not `python -m`: run as __main__ it tells its pytest
+            # subprocesses `-p __main__`, which loads pytest's own __main__ instead.
+            script="detect-test-pollution",
             timeout=1200,
         )
         found = re.search(r"the polluting test is: (\S+)", done.output)

@@ -15,15 +15,42 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
+from functools import cache, partial
+from typing import TYPE_CHECKING, Any, Literal
+
+from typing_extensions import TypedDict  # pydantic needs its TypedDict before 3.12
 
 from optikit.audit.classify import Finding, Observation, Prober, classify
 from optikit.audit.runs import Pytest, RunResult, RunSpec
 from optikit.audit.stats import clean_bound, wilson
 
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
 SCHEMA_VERSION = 1
 SIDE_BY_SIDE = 5
+
+
+class ReportedTest(TypedDict):
+    """The part of a test's entry in audit.json that other commands read (mark-serial)."""
+
+    classification: str
+    polluters: list[str]
+    state_setters: list[str]
+
+
+class AuditReport(TypedDict):
+    """audit.json's schema as its readers check it; ``report()`` writes the full form."""
+
+    schema_version: Literal[1]
+    tests: dict[str, ReportedTest]
+
+
+@cache
+def report_adapter() -> TypeAdapter[AuditReport]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(AuditReport)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -57,8 +58,14 @@ def root(
             is_eager=True,
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show Python tracebacks instead of one-line errors."),
+    ] = False,
 ) -> None:
     """Make slow pytest suites fast and keep them fast."""
+    if debug:
+        os.environ["OPTIKIT_DEBUG"] = "1"
 
 
 @config_app.command("show")

@@ -17,7 +17,7 @@ from rich.table import Table
 from fixtures_lib.atomic import write_text_atomic
 from optikit.audit.auditor import AuditState, report, run_audit
 from optikit.audit.runs import Pytest
-from optikit.cli.support import ProjectOption, console
+from optikit.cli.support import MAX_COUNT, ProjectOption, console, worker_count
 from optikit.config import load_config
 from optikit.errors import OptikitError
 
@@ -57,11 +57,19 @@ def audit_parallel(
         ),
     ] = None,
     runs: Annotated[
-        int | None, typer.Option(min=1, help=r"Suite runs (default: \[tool.optikit.audit] runs).")
+        int | None,
+        typer.Option(
+            min=1, max=MAX_COUNT, help=r"Suite runs (default: \[tool.optikit.audit] runs)."
+        ),
     ] = None,
     workers: Annotated[
         str | None,
-        typer.Option("-n", "--workers", help="xdist workers per run, or auto (default: config)."),
+        typer.Option(
+            "-n",
+            "--workers",
+            help="xdist workers per run, or auto (default: config).",
+            callback=worker_count,
+        ),
     ] = None,
     seed: Annotated[
         int, typer.Option(help="First order/data seed; run i uses seed + i (run 0: suite order).")

@@ -34,16 +34,25 @@ from codemods.runner import (
     ChangedOnDisk,
     CommandFactory,
     FileResult,
+    Interrupted,
     PerFile,
     apply_changes,
     run_codemod,
 )
 from fixtures_lib.atomic import write_bytes_atomic
-from optikit.cli.support import ProjectOption, console, errors, user_errors
+from optikit.audit.auditor import report_adapter
+from optikit.cli.support import (
+    MAX_COUNT,
+    ProjectOption,
+    console,
+    errors,
+    positive_seconds,
+    user_errors,
+)
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
 from optikit.timing import history
-from optikit.timing.run_record import read_json, read_run_record
+from optikit.timing.run_record import read_json, read_run_record, validate
 
 codemod_app = typer.Typer(
     help="Rewrite test code with libcst codemods. Dry run by default: shows a diff per file "
@@ -83,8 +92,12 @@ class Outcome:
     unreadable: list[tuple[Path, str]] = field(default_factory=list)  # files read, not rewritten
 
 
-def python_files(paths: Iterable[Path]) -> Iterator[Path]:
+def python_files(paths: Iterable[Path], root: Path) -> Iterator[Path]:
+    """The Python files under ``paths``; a path outside the project is refused (exit 2)."""
+    inside = root.resolve()
     for path in paths:
+        if not path.resolve().is_relative_to(inside):
+            raise OptikitError(f"is outside the project {inside}; codemods never touch it", path)
         if path.is_file():
             yield path.resolve()
             continue
@@ -123,6 +136,14 @@ def _render(outcome: Outcome, root: Path, apply: bool) -> int:
             raise OptikitError(
                 "changed on disk since it was read; run the codemod again", str(exc)
             ) from None
+        except Interrupted as exc:
+            for path in exc.written:
+                console.print(f"[green]rewrote[/] {escape(os.path.relpath(path, root))}")
+            errors.print(
+                f"Interrupted: wrote {len(exc.written)} of {len(changed)} file(s), each whole; "
+                "run the codemod again for the rest."
+            )
+            raise typer.Exit(130) from None
     for result in changed:
         if apply:
             console.print(f"[green]rewrote[/] {escape(os.path.relpath(result.path, root))}")
@@ -169,7 +190,7 @@ def _marks(
     plans = placement.plans
     files = _within(paths or [config.root], plans)
     results = _run(files, PerFile(MarkTests, plans), jobs)
-    return Outcome(results, [(nodeid, why) for nodeid, why in placement.unplaced])
+    return Outcome(results, list(placement.unplaced), list(placement.refused))
 
 
 @codemod_app.command("mark-slow")
@@ -180,7 +201,8 @@ def mark_slow(
     threshold: Annotated[
         float | None,
         typer.Option(
-            help="Seconds over which a test is slow (default: slow_test_threshold_seconds)."
+            help="Seconds over which a test is slow (default: slow_test_threshold_seconds).",
+            callback=positive_seconds,
         ),
     ] = None,
     from_history: Annotated[
@@ -188,6 +210,7 @@ def mark_slow(
         typer.Option(
             "--from-history",
             min=1,
+            max=MAX_COUNT,
             help="Use each test's median over the last N runs of the history.",
         ),
     ] = None,
@@ -201,7 +224,8 @@ def mark_slow(
         float | None,
         typer.Option(
             help="With --unmark: seconds under which the mark goes "
-            "(default: a quarter of the threshold)."
+            "(default: a quarter of the threshold).",
+            callback=positive_seconds,
         ),
     ] = None,
     data: DataOption = None,
@@ -236,13 +260,10 @@ def mark_serial(
     """Add @pytest.mark.serial to an audit's unsafe tests and to the tests that pollute them."""
     config = load_config(project)
     audit_path = from_audit if from_audit.is_absolute() else config.root / from_audit
-    audit = read_json(audit_path, "audit report", "run 'optikit audit-parallel' first")
-    try:
-        nodeids = serial_nodeids(audit if isinstance(audit, dict) else {})
-    except ValueError as exc:
-        raise OptikitError(
-            f"not an audit report ({exc}); run 'optikit audit-parallel' again", audit_path
-        ) from None
+    fix = "Run 'optikit audit-parallel' to write one."
+    data = read_json(audit_path, "Audit report", fix)
+    audit = validate(report_adapter(), data, audit_path, "Audit report", fix)
+    nodeids = serial_nodeids(audit)
     placement = plan_mark_serial(nodeids, root=config.root)
     _finish(_render(_marks(placement, paths, config, jobs), config.root, apply))
 
@@ -257,7 +278,9 @@ def replace_tmp(
 ) -> None:
     """Replace hard-coded /tmp paths in tests and fixtures with pytest's tmp_path."""
     config = load_config(project)
-    files = [f for f in python_files(paths or [config.root]) if mentions_tmp(f.read_bytes())]
+    files = [
+        f for f in python_files(paths or [config.root], config.root) if mentions_tmp(f.read_bytes())
+    ]
     _finish(_render(Outcome(_run(files, ReplaceTmp, jobs)), config.root, apply))
 
 
@@ -282,10 +305,17 @@ def rescope(
     ] = None,
     scope: Annotated[Scope, typer.Option(help="The scope to promote to.")] = Scope.module,
     min_setup: Annotated[
-        float, typer.Option(help="Candidates: mean setup time at least this many seconds.")
+        float,
+        typer.Option(
+            help="Candidates: mean setup time at least this many seconds.",
+            callback=positive_seconds,
+        ),
     ] = 0.1,
     min_uses: Annotated[
-        int, typer.Option(help="Candidates: set up at least this many times in the run.")
+        int,
+        typer.Option(
+            min=1, max=MAX_COUNT, help="Candidates: set up at least this many times in the run."
+        ),
     ] = 3,
     verify: Annotated[
         bool,
@@ -302,14 +332,13 @@ def rescope(
     """[UNSAFE] Promote expensive function-scoped fixtures to module or session scope.
 
     Refused (with the reason) unless what it needs is wide enough, nothing is per-test,
-
     and no test changes its value. Review the diff; --verify runs the tests after --apply.
     """
     if verify and not apply:
         raise OptikitError("--verify needs --apply: it runs the tests against the rewritten files")
     config = load_config(project)
     roots = paths or [config.root]
-    index = build_index(python_files(roots), jobs)
+    index = build_index(python_files(roots, config.root), jobs)
     candidates, left = _rescope_candidates(
         index.fixtures, fixture, config, _data_file(config, data), min_setup, min_uses
     )

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fixtures_lib.atomic import write_text_atomic
-from optikit.cli.support import ProjectOption, console
+from optikit.cli.support import MAX_COUNT, ProjectOption, console, positive_seconds
 from optikit.config import OptikitConfig, load_config
 from optikit.gate.baseline import build_baseline, read_baseline, write_baseline
 from optikit.gate.confirm import confirm_suspects
@@ -65,6 +65,7 @@ def baseline(
         typer.Option(
             "--from-history",
             min=1,
+            max=MAX_COUNT,
             help="Use each test's median over the last N runs in the history (recommended) "
             "instead of the latest run alone.",
         ),
@@ -190,7 +191,7 @@ def report(
         float | None,
         typer.Option(
             "--threshold",
-            min=0,
+            callback=positive_seconds,
             help="Seconds above which a test counts as slow "
             "(default: [tool.optikit.performance] slow_test_threshold_seconds).",
         ),
@@ -265,7 +266,7 @@ def import_junit(
 
 def export_durations_command(
     runs: Annotated[
-        int, typer.Option("--runs", min=1, help="Median over this many recent runs.")
+        int, typer.Option("--runs", min=1, max=MAX_COUNT, help="Median over this many recent runs.")
     ] = 10,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="pytest-split durations file to write.")

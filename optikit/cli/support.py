@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -11,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from optikit.errors import OptikitError
+from optikit.errors import OptikitError, debugging, user_message
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -30,6 +31,23 @@ ProjectOption = Annotated[
 ]
 
 
+MAX_COUNT = 1_000_000  # runs, history windows: far beyond use, well inside SQLite's integers
+
+
+def positive_seconds(value: float | None) -> float | None:
+    """A time limit from the command line, checked as the config checks its own (typer callback)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value} is not a number of seconds above 0")
+    return value
+
+
+def worker_count(value: str | None) -> str | None:
+    """``-n``: ``auto`` or a number of workers, as pytest-xdist takes it (0: no workers)."""
+    if value is not None and value != "auto" and not (value.isdigit() and int(value) <= 1024):
+        raise typer.BadParameter(f"{value!r} is not 'auto' or a number of workers from 0 to 1024")
+    return value
+
+
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Bad input is one line on stderr and exit code 2, never a traceback (DESIGN.md)."""
 
@@ -37,8 +55,11 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except OptikitError as exc:
-            errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        except (OptikitError, OSError, UnicodeDecodeError) as exc:
+            message = user_message(exc)
+            if message is None or debugging():
+                raise
+            errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper

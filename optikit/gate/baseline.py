@@ -10,43 +10,57 @@ from __future__ import annotations
 import datetime
 import json
 import statistics
-import sys
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from annotated_types import Ge, Gt, Le
+from typing_extensions import NotRequired, TypedDict  # pydantic needs its TypedDict before 3.12
 
 from fixtures_lib.atomic import write_text_atomic
 from optikit.config import PerformanceConfig
 from optikit.errors import OptikitError
 from optikit.timing import history
-from optikit.timing.run_record import SCHEMA_VERSION, RunRecord, TestEntry, read_json
+from optikit.timing.run_record import (
+    SCHEMA_VERSION,
+    RunRecord,
+    Seconds,
+    TestEntry,
+    read_json,
+    validate,
+)
 
-if sys.version_info >= (3, 11):
-    from typing import NotRequired
-else:  # pragma: no cover - exercised on 3.10 only
-    from typing_extensions import NotRequired
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 NOISE_WINDOW = 20  # runs of history used for noise when the baseline is the latest run
 
 
+Percent = Annotated[float, Gt(0), Le(10_000)]
+"""A threshold: how many percent slower counts as a regression."""
+
+
 class TestBaseline(TypedDict):
-    duration: float
-    threshold: float
-    noise: float
+    duration: Seconds
+    threshold: Percent
+    noise: Seconds
 
 
 class SuiteBaseline(TypedDict):
-    total_duration: float
-    threshold: float
+    total_duration: Seconds
+    threshold: Percent
 
 
 class Baseline(TypedDict):
-    schema_version: int
+    """The schema: what ``read_baseline`` validates and ``build_baseline`` returns."""
+
+    schema_version: Literal[1]
     baseline_date: str
     commit: str | None
-    calibration: float | None
-    cpu_wait_share: NotRequired[float | None]  # absent from baselines written before it
-    runs: int
+    calibration: Annotated[float, Gt(0), Le(1e6)] | None
+    cpu_wait_share: NotRequired[Annotated[float, Ge(0), Le(1e3)] | None]  # absent in old ones
+    runs: Annotated[int, Gt(0)]
     tests: dict[str, TestBaseline]
     suite_metrics: dict[str, SuiteBaseline]
     groups: dict[str, list[str]]
@@ -139,15 +153,14 @@ def write_baseline(path: Path, baseline: Baseline) -> None:
 
 def read_baseline(path: Path) -> Baseline:
     fix = "Run 'make performance-baseline' (or 'optikit baseline')."
-    data: Any = read_json(path, "Baseline", fix)
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-        raise OptikitError(f"Baseline has an unknown format. {fix}", path)
-    for key in ("tests", "suite_metrics", "groups"):
-        if not isinstance(data.get(key), dict):
-            raise OptikitError(f"Baseline is not valid: missing '{key}'. {fix}", path)
-    for nodeid, entry in data["tests"].items():
-        if not isinstance(entry, dict) or not all(
-            isinstance(entry.get(k), int | float) for k in ("duration", "threshold", "noise")
-        ):
-            raise OptikitError(f"Baseline is not valid: bad entry for {nodeid}. {fix}", path)
-    return cast(Baseline, data)
+    baseline: Baseline = validate(
+        _adapter(), read_json(path, "Baseline", fix), path, "Baseline", fix
+    )
+    return baseline
+
+
+@cache
+def _adapter() -> TypeAdapter[Baseline]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Baseline)

@@ -14,10 +14,17 @@ import zlib
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from typing_extensions import TypedDict
 
 from optikit.errors import OptikitError
-from optikit.timing.run_record import RunRecord, encode
+from optikit.timing.run_record import RunRecord, Seconds, encode, validate
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -49,6 +56,21 @@ SCHEMA_VERSION = 3
 OLD_FIELDS = ("nodeid", "duration", "setup", "call", "teardown", "status")  # versions 1 and 2
 
 FIX = "Move it aside (optikit starts a new history) or restore it from a backup."
+
+
+class StoredTest(TypedDict):
+    """What readers of the history use of each stored test entry (the schema they check)."""
+
+    nodeid: str
+    duration: Seconds
+    status: str
+
+
+@cache
+def _tests_adapter() -> TypeAdapter[list[StoredTest]]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(list[StoredTest])
 
 
 @dataclass(frozen=True)
@@ -222,6 +244,7 @@ def durations(path: Path, last_runs: int, passed_only: bool = True) -> dict[str,
             tests = json.loads(zlib.decompress(blob))
         except (zlib.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise OptikitError(f"history database is unreadable ({exc}). {FIX}", path) from None
+        tests = validate(_tests_adapter(), tests, path, "A run in the history database", FIX)
         for test in tests:
             if not passed_only or test["status"] == "passed":
                 found.setdefault(test["nodeid"], []).append(test["duration"])

@@ -8,49 +8,58 @@ the fields it uses, and a damaged file is one clear error naming the file and th
 from __future__ import annotations
 
 import json
-import sys
+from functools import cache
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeVar
+
+from annotated_types import Ge, Le
+from typing_extensions import NotRequired, TypedDict  # pydantic needs its TypedDict before 3.12
 
 from fixtures_lib.atomic import write_text_atomic
-from optikit.errors import OptikitError
+from optikit.errors import OptikitError, invalid
 
-if sys.version_info >= (3, 11):
-    from typing import NotRequired
-else:  # pragma: no cover - exercised on 3.10 only
-    from typing_extensions import NotRequired
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
+MAX_SECONDS = 7 * 24 * 3600.0  # a week: anything longer is a damaged number, not a test
+
+T = TypeVar("T")
+
+Seconds = Annotated[float, Ge(0), Le(MAX_SECONDS)]
+"""A duration as every data file stores it: finite, not negative, not absurd."""
 
 
 class TestEntry(TypedDict):
     nodeid: str
-    duration: float
-    setup: float
-    call: float
-    teardown: float
+    duration: Seconds
+    setup: Seconds
+    call: Seconds
+    teardown: Seconds
     status: str
     markers: list[str]
     module: str
     worker: str
-    line: NotRequired[int]
-    reruns: NotRequired[int]
-    memory_peak_mb: NotRequired[float]
-    cpu_time: NotRequired[float]
+    line: NotRequired[Annotated[int, Ge(0)]]
+    reruns: NotRequired[Annotated[int, Ge(0)]]
+    memory_peak_mb: NotRequired[Annotated[float, Ge(0)]]
+    cpu_time: NotRequired[Seconds]
 
 
 class FixtureEntry(TypedDict):
     name: str
     scope: str
     baseid: str
-    setups: int
-    total: float
-    max: float
-    teardown_total: NotRequired[float]
+    setups: Annotated[int, Ge(0)]
+    total: Seconds
+    max: Seconds
+    teardown_total: NotRequired[Seconds]
 
 
 class RunRecord(TypedDict):
-    schema_version: int
+    """The schema: what ``read_run_record`` validates and the tracker writes."""
+
+    schema_version: Literal[1]
     run_id: str
     started_at: str
     git: dict[str, Any]
@@ -58,8 +67,8 @@ class RunRecord(TypedDict):
     tests: list[TestEntry]
     fixtures: list[FixtureEntry]
     summary: dict[str, Any]
-    collection_time: NotRequired[float]
-    wall_time: NotRequired[float]
+    collection_time: NotRequired[Seconds]
+    wall_time: NotRequired[Seconds]
     workers: NotRequired[dict[str, dict[str, float]]]
     # per cached fixture (fixtures_lib): hits, misses, saved_seconds, build_seconds, corrupt
     fixture_cache: NotRequired[dict[str, dict[str, float]]]
@@ -103,41 +112,24 @@ def read_json(path: Path, what: str, fix: str) -> Any:
         raise OptikitError(f"{what} is corrupt ({exc}). {fix}", path) from None
 
 
-_TEST_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "nodeid": str,
-    "duration": (int, float),
-    "setup": (int, float),
-    "call": (int, float),
-    "teardown": (int, float),
-    "status": str,
-    "markers": list,
-    "module": str,
-    "worker": str,
-}
-
-
 def read_run_record(path: Path) -> RunRecord:
     fix = "Run 'pytest --track-performance' (or 'make test-performance') to record one."
-    data = read_json(path, "Run record", fix)
-    problem = _record_problem(data)
-    if problem:
-        raise OptikitError(f"Run record is not valid: {problem}. {fix}", path)
-    record: RunRecord = data
-    return record
+    return validate(_adapter(), read_json(path, "Run record", fix), path, "Run record", fix)
 
 
-def _record_problem(data: Any) -> str | None:
-    if not isinstance(data, dict):
-        return "expected a JSON object"
-    if data.get("schema_version") != SCHEMA_VERSION:
-        return f"schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}"
-    for key in ("run_id", "started_at", "tests", "fixtures", "summary"):
-        if key not in data:
-            return f"missing '{key}'"
-    if not isinstance(data["tests"], list):
-        return "'tests' must be a list"
-    for index, test in enumerate(data["tests"]):
-        for field, kind in _TEST_FIELDS.items():
-            if not isinstance(test, dict) or not isinstance(test.get(field), kind):
-                return f"tests[{index}] has no valid '{field}'"
-    return None
+@cache
+def _adapter() -> TypeAdapter[RunRecord]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(RunRecord)
+
+
+def validate(adapter: TypeAdapter[T], data: Any, path: Path, what: str, fix: str) -> T:
+    """``data`` checked against a format's schema (NaN, infinities and wrong types refused;
+    keys a newer optikit added ignored), or one line naming the file, the field and the fix."""
+    from pydantic import ValidationError
+
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        raise invalid(exc, path, what, fix) from None

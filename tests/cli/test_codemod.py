@@ -91,11 +91,11 @@ def test_corrupt_audit_report_names_the_file_and_the_fix(tmp_path: Path) -> None
     assert "audit.json" in err
     assert "optikit audit-parallel" in err
     (root / ".optikit/audit.json").write_text(
-        json.dumps({"runs": 1, "tests": {"t.py::test_a": {}}})
+        json.dumps({"schema_version": 1, "runs": 1, "tests": {"t.py::test_a": {}}})
     )
     code, _, err = codemod("mark-serial", "--project", str(root))
     assert code == 2
-    assert "no classification" in err
+    assert "'tests.t.py::test_a.classification' field required" in err
 
 
 def test_mark_slow_from_the_run_record(tmp_path: Path) -> None:
@@ -103,6 +103,8 @@ def test_mark_slow_from_the_run_record(tmp_path: Path) -> None:
         "schema_version": 1,
         "run_id": "r",
         "started_at": "2026-01-01T00:00:00+00:00",
+        "git": {},
+        "machine": {},
         "tests": [
             {"nodeid": "tests/test_a.py::test_slow", "duration": 40.0, "setup": 0, "call": 40.0,
              "teardown": 0, "status": "passed", "markers": [], "module": "tests/test_a.py",

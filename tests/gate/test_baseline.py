@@ -65,18 +65,22 @@ def test_round_trip(tmp_path: Path) -> None:
     [
         (None, "Baseline not found. Run 'make performance-baseline'"),
         ("{not json", "Baseline is corrupt"),
-        ('{"schema_version": 99}', "Baseline has an unknown format"),
-        ('{"schema_version": 1, "tests": {}, "suite_metrics": {}}', "missing 'groups'"),
+        ('{"schema_version": 99}', "Baseline is not valid: 'schema_version' input should be 1"),
+        ('{"schema_version": 1, "tests": {}, "suite_metrics": {}}', "field required"),
         (
             json.dumps(
                 {
                     "schema_version": 1,
-                    "tests": {"a": {"duration": "x"}},
+                    "baseline_date": "2026-12-01T00:00:00+00:00",
+                    "commit": None,
+                    "calibration": None,
+                    "runs": 1,
+                    "tests": {"a": {"duration": "x", "threshold": 20.0, "noise": 0.0}},
                     "suite_metrics": {},
                     "groups": {},
                 }
             ),
-            "bad entry for a",
+            "'tests.a.duration' input should be a valid number",
         ),
     ],
 )
