@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import glob
 import os
 import signal
 import threading
@@ -81,10 +82,9 @@ def transform_file(path: Path, factory: CommandFactory) -> FileResult:
     except cst.ParserSyntaxError as exc:
         reason = f"does not parse (line {exc.raw_line}); fix the syntax error and run again"
         return FileResult(path, old, old, skipped=reason)
-    except SyntaxError as exc:  # what libcst raises for bytes it cannot decode
-        reason = (
-            f"cannot be read as Python source ({exc.msg}); save it as UTF-8 or add a coding line"
-        )
+    except (SyntaxError, UnicodeDecodeError) as exc:  # libcst: bytes it cannot decode
+        why = exc.msg if isinstance(exc, SyntaxError) else f"{exc.reason} at byte {exc.start}"
+        reason = f"is not UTF-8 text ({why}); save it as UTF-8 or add a coding line"
         return FileResult(path, old, old, skipped=reason)
     command = factory(CodemodContext(filename=str(path)))
     try:
@@ -152,6 +152,9 @@ def apply_changes(results: Iterable[FileResult]) -> list[Path]:
                 continue
             if result.path.read_bytes() != result.old:
                 raise ChangedOnDisk(str(result.path))
+            # what a killed earlier write of this file left (write_bytes_atomic's naming)
+            for stale in result.path.parent.glob(f".{glob.escape(result.path.name)}.*.tmp"):
+                stale.unlink(missing_ok=True)
             write_bytes_atomic(result.path, result.new)
             written.append(result.path)
         if interrupted:

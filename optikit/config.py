@@ -28,8 +28,8 @@ Converter = Callable[[Any], Any]
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError("a number >= 0")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1e12:
+        raise ValueError("a finite number >= 0")  # NaN fails the comparison too
     return float(value)
 
 
@@ -189,6 +189,10 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise OptikitError(f"is not valid TOML ({exc}); fix the syntax", path) from None
+    except UnicodeDecodeError as exc:
+        raise OptikitError(
+            f"is not UTF-8 text (byte {exc.start}); save it as UTF-8, as TOML requires", path
+        ) from None
     except OSError as exc:
         raise OptikitError(f"cannot be read ({exc.strerror})", path) from None
 

@@ -88,15 +88,15 @@ def test_nearest_pyproject_wins_and_paths_resolve_from_its_directory(tmp_path: P
         ("[tool]\noptikit = 3\n", "[tool.optikit] must be a table of sections"),
         (
             "[tool.optikit.performance]\nsuite_threshold = 'high'\n",
-            "[tool.optikit.performance] suite_threshold must be a number >= 0, got 'high'",
+            "[tool.optikit.performance] suite_threshold must be a finite number >= 0, got 'high'",
         ),
         (
             "[tool.optikit.performance]\nnoise_floor_seconds = true\n",
-            "noise_floor_seconds must be a number >= 0, got True",
+            "noise_floor_seconds must be a finite number >= 0, got True",
         ),
         (
             "[tool.optikit.performance]\nindividual_test_threshold = -5\n",
-            "individual_test_threshold must be a number >= 0, got -5",
+            "individual_test_threshold must be a finite number >= 0, got -5",
         ),
         ("[tool.optikit.audit]\nruns = 2.5\n", "runs must be a whole number >= 1, got 2.5"),
         ("[tool.optikit.audit]\nruns = 0\n", "runs must be a whole number >= 1, got 0"),

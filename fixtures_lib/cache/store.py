@@ -23,12 +23,16 @@ import time
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from annotated_types import Ge, Le
 
 if TYPE_CHECKING:  # imported on first use: a pytest run that caches nothing should not pay for them
     import diskcache
     from filelock import FileLock
+    from pydantic import TypeAdapter
 
 MB = 1024 * 1024
 
@@ -62,16 +66,31 @@ class Header:
         return header, payload
 
 
+Count = Annotated[int, Ge(0)]
+Amount = Annotated[float, Ge(0), Le(1e12)]  # seconds or a timestamp: finite, not negative
+
+
 @dataclass
 class FixtureCounts:
-    """One fixture's figures in one run (or, in the ledger, over all runs)."""
+    """One fixture's figures in one run (or, in the ledger, over all runs): the ledger's schema."""
 
-    hits: int = 0
-    misses: int = 0
-    saved_seconds: float = 0.0
-    build_seconds: float = 0.0
-    corrupt: int = 0
-    last_used: float = 0.0
+    hits: Count = 0
+    misses: Count = 0
+    saved_seconds: Amount = 0.0
+    build_seconds: Amount = 0.0
+    corrupt: Count = 0
+    last_used: Amount = 0.0
+
+    @classmethod
+    def from_ledger(cls, value: Any) -> FixtureCounts:
+        """Figures as any optikit wrote them: keys a newer one added are ignored; a damaged
+        entry starts again from zero rather than breaking every later session."""
+        from pydantic import ValidationError
+
+        try:
+            return _counts_schema().validate_python(value)
+        except ValidationError:
+            return cls()
 
     def merge(self, other: Mapping[str, Any]) -> None:
         self.hits += other.get("hits", 0)
@@ -96,6 +115,13 @@ class StoreStats:
     size_limit_bytes: int
     fixtures: dict[str, FixtureCounts] = field(default_factory=dict)
     entries_per_fixture: dict[str, int] = field(default_factory=dict)
+
+
+@cache
+def _counts_schema() -> TypeAdapter[FixtureCounts]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(FixtureCounts)
 
 
 def fixture_of(key: str) -> str:
@@ -171,7 +197,7 @@ class FixtureStore:
         ledger = self.ledger
         with ledger.transact():
             for fixture, figures in counts.items():
-                total = FixtureCounts(**ledger.get(f"fixture:{fixture}", {}))
+                total = FixtureCounts.from_ledger(ledger.get(f"fixture:{fixture}", {}))
                 total.merge(figures.__dict__)
                 ledger[f"fixture:{fixture}"] = total.__dict__
             for key, when in used.items():
@@ -187,7 +213,7 @@ class FixtureStore:
             stats.entries_per_fixture[fixture] = stats.entries_per_fixture.get(fixture, 0) + 1
         for name, value in self.ledger.items():
             if name.startswith("fixture:"):
-                stats.fixtures[name.removeprefix("fixture:")] = FixtureCounts(**value)
+                stats.fixtures[name.removeprefix("fixture:")] = FixtureCounts.from_ledger(value)
         return stats
 
     def prune(self, older_than_seconds: float) -> list[EntryInfo]:

@@ -38,23 +38,42 @@ def parse_age(text: str) -> float:
     return float(match[1]) * _UNITS[match[2]]
 
 
+class DamagedCache(OptikitError):
+    """The cache directory is there but diskcache cannot open it: ``clear`` may remove it."""
+
+
 @contextmanager
 def _store(config: OptikitConfig) -> Iterator[FixtureStore | None]:
     directory = config.path(config.cache.dir)
     if not directory.exists():
         yield None
         return
+    if not directory.is_dir():
+        raise OptikitError(
+            "is a file where the fixture cache directory should be; move it aside, "
+            "or set [tool.optikit.cache] dir to another path",
+            directory,
+        )
     try:
         store = FixtureStore(directory, config.cache.size_limit_mb)
         try:
             yield store
         finally:
             store.close()
+    except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc) or "unable to open" in str(exc):
+            raise OptikitError(
+                f"the fixture cache cannot be opened for writing ({exc}), which diskcache "
+                "needs even to read it; check the directory's permissions",
+                directory,
+            ) from None
+        raise DamagedCache(_damaged(exc), directory) from None
     except sqlite3.DatabaseError as exc:
-        raise OptikitError(
-            f"the fixture cache in {directory} is damaged ({exc}); "
-            "delete it with `optikit cache clear`"
-        ) from None
+        raise DamagedCache(_damaged(exc), directory) from None
+
+
+def _damaged(exc: Exception) -> str:
+    return f"the fixture cache is damaged ({exc}); delete it with `optikit cache clear`"
 
 
 def _when(timestamp: float | None) -> str:
@@ -129,7 +148,7 @@ def clear(project: ProjectOption = Path(".")) -> None:
     try:
         with _store(config) as store:
             count = store.clear() if store is not None else 0
-    except OptikitError:
+    except DamagedCache:
         shutil.rmtree(directory)  # too damaged to open: the directory itself is the cache
         console.print(f"Removed the damaged cache {escape(str(directory))}.")
         return

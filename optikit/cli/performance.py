@@ -19,6 +19,7 @@ from rich.text import Text
 from fixtures_lib.atomic import write_text_atomic
 from optikit.cli.support import MAX_COUNT, ProjectOption, console, positive_seconds
 from optikit.config import OptikitConfig, load_config
+from optikit.errors import OptikitError
 from optikit.gate.baseline import build_baseline, read_baseline, write_baseline
 from optikit.gate.confirm import confirm_suspects
 from optikit.gate.verdict import GateResult, compare
@@ -243,21 +244,42 @@ def report(
         print(text, end="")
 
 
+JUNIT_RECORD = Path(".optikit/junit-run.json")
+
+
 def import_junit(
     junit: Annotated[Path, typer.Argument(help="JUnit XML from pytest --junitxml or any runner.")],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Run record to write (default: data_file)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help=f"Run record to write (default: {JUNIT_RECORD}; pass it to the other "
+            "commands with --data).",
+        ),
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="Write the tracked run record (data_file) instead, replacing it."
+        ),
+    ] = False,
     keep_history: Annotated[
-        bool, typer.Option("--history/--no-history", help="Also append the run to the history.")
-    ] = True,
+        bool,
+        typer.Option(
+            "--history",
+            help="Also append the run to the history (keep imported and tracked runs apart: "
+            "a serial JUnit run judged against an -n 2 baseline is a false alarm).",
+        ),
+    ] = False,
     project: ProjectOption = Path("."),
 ) -> None:
     """Turn JUnit XML into a run record, so the gate works for any language's suite."""
+    if output is not None and replace:
+        raise OptikitError("--output and --replace name two destinations; give one")
     config = load_config(project)
     record = read_junit(junit, config.root, config.performance.slow_test_threshold_seconds)
-    path = _data_path(config, output)
+    path = _data_path(config, None) if replace else (output or config.root / JUNIT_RECORD)
     write_run_record(path, record)
     if keep_history:
         history.append_run(config.path(config.performance.history_db), record)

@@ -13,7 +13,13 @@ from pathlib import Path
 
 from optikit.errors import OptikitError
 from optikit.timing.machine import git_facts
-from optikit.timing.run_record import SCHEMA_VERSION, RunRecord, TestEntry, summarise
+from optikit.timing.run_record import (
+    SCHEMA_VERSION,
+    RunRecord,
+    TestEntry,
+    check_record,
+    summarise,
+)
 
 OUTCOME_TAGS = {"failure": "failed", "error": "error", "skipped": "skipped"}
 
@@ -44,7 +50,15 @@ def read_junit(path: Path, root: Path, slow_threshold: float = 30.0) -> RunRecor
     for case in tree.getroot().iter("testcase"):
         nodeid = nodeid_for(case.get("classname", ""), case.get("name", ""), root, case.get("file"))
         status = next((OUTCOME_TAGS[c.tag] for c in case if c.tag in OUTCOME_TAGS), "passed")
-        seconds = float(case.get("time") or 0.0)
+        time_text = case.get("time") or "0"
+        try:
+            seconds = float(time_text.replace(",", ""))  # some runners write 1,234.5
+        except ValueError:
+            raise OptikitError(
+                f"testcase {nodeid} has time={time_text!r}, not a number of seconds; "
+                "regenerate the report",
+                path,
+            ) from None
         entry: TestEntry = {
             "nodeid": nodeid,
             "duration": seconds,
@@ -66,7 +80,7 @@ def read_junit(path: Path, root: Path, slow_threshold: float = 30.0) -> RunRecor
     )
     stamp = suite.get("timestamp") if suite is not None else None
     started = stamp or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    return {
+    record: RunRecord = {
         "schema_version": SCHEMA_VERSION,
         "run_id": f"junit-{uuid.uuid4().hex[:12]}",
         "started_at": started,
@@ -81,3 +95,4 @@ def read_junit(path: Path, root: Path, slow_threshold: float = 30.0) -> RunRecor
         "fixtures": [],
         "summary": summarise(tests, slow_threshold),
     }
+    return check_record(record, path, "JUnit XML", "Regenerate it, or fix the field by hand.")

@@ -114,7 +114,12 @@ def read_json(path: Path, what: str, fix: str) -> Any:
 
 def read_run_record(path: Path) -> RunRecord:
     fix = "Run 'pytest --track-performance' (or 'make test-performance') to record one."
-    return validate(_adapter(), read_json(path, "Run record", fix), path, "Run record", fix)
+    return check_record(read_json(path, "Run record", fix), path, "Run record", fix)
+
+
+def check_record(data: Any, path: Path, what: str, fix: str) -> RunRecord:
+    """``data`` as a valid run record, or one line naming ``path``, the field and the fix."""
+    return validate(_adapter(), data, path, what, fix)
 
 
 @cache

@@ -142,10 +142,16 @@ def test_corrupt_run_record_is_exit_2(project: Path) -> None:
 def test_import_junit_and_export_durations(project: Path) -> None:
     junit = run(project, "pytest", "-q", "-p", "no:randomly", "--junitxml=junit.xml")
     assert junit.returncode == 0
+    tracked = project / "tests/.performance_data.json"
+    before = tracked.read_bytes() if tracked.exists() else None
     imported = run(project, "optikit", "import-junit", "junit.xml")
     assert imported.returncode == 0, imported.stderr
-    record = json.loads((project / "tests/.performance_data.json").read_text())
+    record = json.loads((project / ".optikit/junit-run.json").read_text())
     assert "tests/test_work.py::test_target" in {t["nodeid"] for t in record["tests"]}
+    assert (tracked.read_bytes() if tracked.exists() else None) == before  # left alone
+    replaced = run(project, "optikit", "import-junit", "junit.xml", "--replace")
+    assert replaced.returncode == 0, replaced.stderr
+    assert json.loads(tracked.read_text())["run_id"].startswith("junit-")
     track(project)
     exported = run(project, "optikit", "export-durations", "--runs", "5")
     assert exported.returncode == 0, exported.stderr
