@@ -258,6 +258,9 @@ def test_a_bad_pyproject_is_one_line_and_exit_2(tmp_path: Path, pyproject: bytes
         ["codemod", "rescope", "--min-setup", "inf"],
         ["baseline", "--from-history", "99999999999999999999"],
         ["report", "--threshold", "nan"],
+        ["regression", "--confirm", "1000"],
+        ["codemod", "replace-tmp", "--jobs", "0"],
+        ["audit-parallel", "--seed", "-1"],
     ],
     ids=" ".join,
 )
@@ -358,3 +361,61 @@ def test_the_tracker_warns_and_keeps_the_suites_exit_status(
     summary = [line for line in done.stdout.splitlines() if line.startswith("optikit: ")]
     assert len(summary) == 1, done.stdout
     assert "warning:" in summary[0]
+
+
+# -- cassettes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"- a\n- b\n",
+        b"interactions:\n- request: {}\n",
+        b"interactions:\n- response: [1, 2]\n",
+        b"!!python/object:os.system {}\n",
+        b"interactions: [\xff\xfe\n",
+        None,  # a directory named like a cassette
+    ],
+    ids=["empty", "a list", "no response", "response a list", "python tag", "not UTF-8", "dir"],
+)
+def test_an_unreadable_cassette_is_one_line_and_exit_2(
+    tmp_path: Path, content: bytes | None
+) -> None:
+    root = new_project(tmp_path)
+    cassette = root / "tests/cassettes/test_a.yaml"
+    cassette.parent.mkdir(parents=True)
+    if content is None:
+        cassette.mkdir()
+    else:
+        cassette.write_bytes(content)
+    assert_one_line_error(optikit(root, "cassettes", "list"), "test_a.yaml")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit-parallel", "--runs", "1", "-n", "0", "--output", "out"],
+        ["report", "--output", "out"],
+        ["report", "--update-docs", "out"],
+        ["baseline", "--output", "out"],
+    ],
+    ids=" ".join,
+)
+def test_an_output_that_is_a_directory_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str]
+) -> None:
+    root = new_project(tmp_path)
+    (root / "out").mkdir()
+    done = optikit(root, *args)
+    assert_one_line_error(done, "out")
+    assert not (root / ".optikit/audit.json").exists()  # refused before any run
+
+
+def test_a_directory_named_like_a_test_file_is_passed_over(tmp_path: Path) -> None:
+    root = new_project(tmp_path)
+    (root / "tests/test_dir.py").mkdir()
+    (root / "tests/test_tmp.py").write_text("def test_t():\n    open('/tmp/x', 'w').close()\n")
+    done = optikit(root, "codemod", "replace-tmp", "--apply")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "tmp_path" in (root / "tests/test_tmp.py").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from enum import Enum
@@ -72,7 +73,12 @@ def audit_parallel(
         ),
     ] = None,
     seed: Annotated[
-        int, typer.Option(help="First order/data seed; run i uses seed + i (run 0: suite order).")
+        int,
+        typer.Option(
+            min=0,
+            max=2**31,  # numpy takes seeds below 2**32; run i uses seed + i
+            help="First order/data seed; run i uses seed + i (run 0: suite order).",
+        ),
     ] = 1,
     max_time: Annotated[
         str, typer.Option(help="Stop cleanly after this long (e.g. 30m) with what is known.")
@@ -100,6 +106,7 @@ def audit_parallel(
     chosen_workers: str | int = workers or config.audit.workers
     pytest = Pytest(config.root, tuple(paths), tuple(extra), time.monotonic() + budget)
     destination = output if output.is_absolute() else config.root / output
+    _writable(destination)
 
     def save(state: AuditState) -> None:
         write_text_atomic(destination, json.dumps(report(state), indent=2) + "\n")
@@ -207,3 +214,14 @@ def render_markdown(data: dict[str, Any]) -> None:
             f"{why} | `{test['reproduce']}` |"
         )
     print("\n".join(lines))
+
+
+def _writable(destination: Path) -> None:
+    """Refuse an --output the report cannot be written to now, not after the whole audit."""
+    if destination.is_dir():
+        raise OptikitError("is a directory; --output takes the path of a file", destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(destination.parent, os.W_OK):
+        raise OptikitError(
+            "cannot be written here (permission denied); choose another --output", destination
+        )

@@ -47,7 +47,7 @@ def read_cassette(path: Path) -> CassetteInfo:
         data: dict[str, Any] = cassette_format.deserialize(path.read_text(encoding="utf-8"))
         interactions = data["interactions"]
         calls = [i["response"].get("optikit") or {} for i in interactions]
-    except (OSError, yaml.YAMLError, KeyError, TypeError, UnicodeDecodeError) as exc:
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError) as exc:
         raise OptikitError(
             f"cassette is unreadable ({type(exc).__name__}); delete it and record it again "
             "with pytest --record-llm=all",

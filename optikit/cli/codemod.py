@@ -72,7 +72,11 @@ ApplyOption = Annotated[
 JobsOption = Annotated[
     int,
     typer.Option(
-        "--jobs", "-j", min=1, help="Worker processes for many files (default: one per CPU)."
+        "--jobs",
+        "-j",
+        min=1,
+        max=256,
+        help="Worker processes for many files (default: one per CPU).",
     ),
 ]
 CPUS = os.cpu_count() or 1
@@ -105,7 +109,8 @@ def python_files(paths: Iterable[Path], root: Path) -> Iterator[Path]:
             raise OptikitError("no such file or directory; check the path", path)
         for found in sorted(path.rglob("*.py")):
             relative = found.relative_to(path).parts[:-1]
-            if not any(part.startswith(".") or part in SKIP_DIRS for part in relative):
+            skipped = any(part.startswith(".") or part in SKIP_DIRS for part in relative)
+            if not skipped and found.is_file():  # a directory may be named like a module
                 yield found.resolve()
 
 

@@ -98,6 +98,7 @@ def regression(
         typer.Option(
             "--confirm",
             min=0,
+            max=100,
             metavar="K",
             help="Re-run the suspects (tests past half their threshold) K times in fresh "
             "pytest processes, beside a few stable reference tests that tell each re-run's "
