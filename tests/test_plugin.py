@@ -44,7 +44,7 @@ def test_bad_config_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         [
             "ERROR: optikit: *pyproject.toml: [[]tool.optikit.cache[]] size_limit_mb must be a "
-            "number >= 0, got 'big'"
+            "finite number >= 0, got 'big'"
         ]
     )
     assert "Traceback" not in result.stderr.str()
