@@ -1,0 +1,54 @@
+"""Writing codemod results: Ctrl-C finishes the file in hand, a killed write's leftovers go."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from codemods import runner
+from codemods.runner import FileResult, Interrupted, apply_changes
+
+
+def results(tmp_path: Path, count: int) -> list[FileResult]:
+    made = []
+    for index in range(count):
+        path = tmp_path / f"test_{index}.py"
+        path.write_bytes(b"old\n")
+        made.append(FileResult(path, b"old\n", b"new\n", edits=1))
+    return made
+
+
+def test_ctrl_c_finishes_the_file_in_hand_and_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[Path] = []
+    real_write = runner.write_bytes_atomic
+
+    def write_then_interrupt(path: Path, data: bytes) -> None:
+        if not written:
+            signal.raise_signal(signal.SIGINT)  # arrives while the first file is being written
+        real_write(path, data)
+        written.append(path)
+
+    monkeypatch.setattr(runner, "write_bytes_atomic", write_then_interrupt)
+    files = results(tmp_path, 3)
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(Interrupted) as caught:
+        apply_changes(files)
+    assert caught.value.written == [files[0].path]
+    assert [f.path.read_bytes() for f in files] == [b"new\n", b"old\n", b"old\n"]
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
+
+
+def test_a_killed_writes_leftover_is_removed_on_the_next_write(tmp_path: Path) -> None:
+    (result,) = results(tmp_path, 1)
+    leftover = tmp_path / ".test_0.py.k1ll3d.tmp"  # write_bytes_atomic's temporary name
+    leftover.write_bytes(b"half")
+    other = tmp_path / ".test_1.py.k1ll3d.tmp"  # another file's: not ours to remove
+    other.write_bytes(b"half")
+    assert apply_changes([result]) == [result.path]
+    assert not leftover.exists()
+    assert other.exists()
+    assert result.path.read_bytes() == b"new\n"
