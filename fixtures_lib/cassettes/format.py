@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import yaml
+from typing_extensions import NotRequired, TypedDict  # pydantic needs its TypedDict before 3.12
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 # libyaml's C loader and dumper when PyYAML was built with them: cassettes load per test
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -58,8 +63,53 @@ def serialize(cassette: dict[str, Any]) -> str:
     return text
 
 
+class _Body(TypedDict):
+    string: NotRequired[Any]
+
+
+class _Response(TypedDict):
+    body: _Body
+    headers: NotRequired[dict[str, list[str]] | None]
+
+
+class _Interaction(TypedDict):
+    request: dict[str, Any]
+    response: _Response
+
+
+class _Metadata(TypedDict):
+    test: NotRequired[str]
+
+
+class CassetteSchema(TypedDict):
+    """What loading a cassette relies on; vcrpy's other keys pass through unchecked."""
+
+    interactions: list[_Interaction]
+    metadata: NotRequired[_Metadata | None]
+
+
+@cache
+def _schema() -> TypeAdapter[CassetteSchema]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(CassetteSchema)
+
+
+def check(cassette: Any) -> None:
+    """Raise ``ValueError`` saying what is wrong when ``cassette`` is not a cassette's shape."""
+    from pydantic import ValidationError
+
+    try:
+        _schema().validate_python(cassette)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the document"
+        raise ValueError(f"not a cassette: {where}: {first['msg'].lower()}") from None
+
+
 def deserialize(text: str) -> dict[str, Any]:
     cassette: dict[str, Any] = yaml.load(text, Loader=_Loader)
+    check(cassette)
     for interaction in cassette.get("interactions", []):
         request, response = interaction["request"], interaction["response"]
         request["body"] = _unpack(request.get("body"))

@@ -48,8 +48,9 @@ def read_cassette(path: Path) -> CassetteInfo:
         interactions = data["interactions"]
         calls = [i["response"].get("optikit") or {} for i in interactions]
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError) as exc:
+        why = str(exc) if type(exc) is ValueError else type(exc).__name__
         raise OptikitError(
-            f"cassette is unreadable ({type(exc).__name__}); delete it and record it again "
+            f"cassette is unreadable ({why}); delete it and record it again "
             "with pytest --record-llm=all",
             path,
         ) from None

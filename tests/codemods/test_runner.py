@@ -9,6 +9,7 @@ import pytest
 
 from codemods import runner
 from codemods.runner import FileResult, Interrupted, apply_changes
+from fixtures_lib.atomic import write_bytes_atomic
 
 
 def results(tmp_path: Path, count: int) -> list[FileResult]:
@@ -24,12 +25,11 @@ def test_ctrl_c_finishes_the_file_in_hand_and_stops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: list[Path] = []
-    real_write = runner.write_bytes_atomic
 
     def write_then_interrupt(path: Path, data: bytes) -> None:
         if not written:
             signal.raise_signal(signal.SIGINT)  # arrives while the first file is being written
-        real_write(path, data)
+        write_bytes_atomic(path, data)
         written.append(path)
 
     monkeypatch.setattr(runner, "write_bytes_atomic", write_then_interrupt)
