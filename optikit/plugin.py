@@ -56,6 +56,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "and side effects here",
     )
     group.addoption(
+        "--audit-shuffle",
+        type=int,
+        metavar="N",
+        help="run the tests in a random order drawn from seed N (modules, then classes, then "
+        "tests, as pytest-randomly does; random state untouched)",
+    )
+    group.addoption(
         "--audit-data-seed",
         type=int,
         metavar="N",
@@ -88,6 +95,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from optikit.timing import tracker
 
         tracker.register(config, settings)
+    if config.getoption("audit_shuffle") is not None:
+        from optikit.audit import shuffle
+
+        shuffle.register(config)
     if config.getoption("audit_log"):
         from optikit.audit import recorder as audit_recorder
 

@@ -176,26 +176,20 @@ def _sdist(directory: Path, project: Project) -> Path | None:
 def environments(project: Project) -> None:
     """Build (or reuse) the ``plain`` and ``optikit`` environments of one project."""
     stamp = project.home / "venvs.key"
-    if stamp.is_file() and stamp.read_text() == project.key:
-        _link_optikit(project)
-        _refresh_optikit(project)
-        return
-    for flavour in ("plain", "optikit"):
-        shutil.rmtree(project.home / flavour, ignore_errors=True)
-        _run([sys.executable, "-m", "venv", str(project.home / flavour)])
-    plain = str(project.python("plain"))
-    pip = [plain, "-m", "pip", "install", "--quiet"]
-    # pytest-reportlog: every step reads outcomes and order from its log, not from the terminal.
-    _run(
-        [*pip, str(project.source), "pytest-reportlog", *project.requires],
-        project.source,
-        project.env,
-    )
-    _link_optikit(project)
-    optikit = str(project.python("optikit"))
-    _run([optikit, "-m", "pip", "install", "--quiet", "-e", str(REPO), "detect-test-pollution"])
-    stamp.write_text(project.key)
-    (project.home / "optikit.key").write_text(_optikit_key())
+    if not (stamp.is_file() and stamp.read_text() == project.key):
+        shutil.rmtree(project.home / "plain", ignore_errors=True)
+        _run([sys.executable, "-m", "venv", str(project.home / "plain")])
+        plain = str(project.python("plain"))
+        # pytest-reportlog: every step reads outcomes and order from its log, not the terminal
+        _run(
+            [plain, "-m", "pip", "install", "--quiet", str(project.source), "pytest-reportlog"]
+            + list(project.requires),
+            project.source,
+            project.env,
+        )
+        (project.home / "optikit.key").unlink(missing_ok=True)
+        stamp.write_text(project.key)
+    _optikit_environment(project)
 
 
 def _optikit_key() -> str:
@@ -203,12 +197,18 @@ def _optikit_key() -> str:
     return hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()[:12]
 
 
-def _refresh_optikit(project: Project) -> None:
-    """Reinstall optikit into a reused environment when its dependencies changed."""
+def _optikit_environment(project: Project) -> None:
+    """(Re)build the ``optikit`` environment when ``plain`` or optikit's dependencies changed:
+    rebuilt, not upgraded, so a dependency optikit dropped is gone from it too."""
     stamp = project.home / "optikit.key"
     if stamp.is_file() and stamp.read_text() == _optikit_key():
+        _link_optikit(project)
         return
-    _run([str(project.python("optikit")), "-m", "pip", "install", "--quiet", "-e", str(REPO)])
+    shutil.rmtree(project.home / "optikit", ignore_errors=True)
+    _run([sys.executable, "-m", "venv", str(project.home / "optikit")])
+    _link_optikit(project)
+    optikit = str(project.python("optikit"))
+    _run([optikit, "-m", "pip", "install", "--quiet", "-e", str(REPO), "detect-test-pollution"])
     stamp.write_text(_optikit_key())
 
 

@@ -1,4 +1,4 @@
-"""``optikit audit-parallel``: run the suite many times under xdist and pytest-randomly,
+"""``optikit audit-parallel``: run the suite many times under xdist and in shuffled orders,
 then explain every test that failed (``audit_classify``), with evidence and a reproducer.
 
 Run 0 keeps the suite's own order (what ``pytest -n auto`` does in CI); later runs shuffle
@@ -260,11 +260,9 @@ def reproducer(nodeid: str, finding: Finding | None, state: AuditState) -> str:
         for result in (*state.results, *state.targeted):
             if nodeid in result.failed() and len(result.workers) > 1:
                 spec = result.spec
-                order = (
-                    "-p no:randomly"
-                    if spec.order_seed is None
-                    else f"-p randomly --randomly-seed={spec.order_seed}"
-                )
+                order = "-p no:randomly"
+                if spec.order_seed is not None:
+                    order += f" --audit-shuffle={spec.order_seed}"
                 targets = " ".join(spec.sequence)
                 return f"pytest -n {spec.workers} {order} {targets}".rstrip()
         side_by_side = " ".join(sorted([nodeid, *finding.polluters]))

@@ -9,7 +9,7 @@ environment variables, the working directory, and module-level values of the pro
 modules that it changed and did not restore. They ride
 to the controller on the teardown report. ``--audit-data-seed N`` reseeds ``random`` (and
 numpy, when imported) before every test, so the random data a test sees does not depend on
-the order seed pytest-randomly shuffles with.
+the order seed the tests are shuffled with (``--audit-shuffle``).
 """
 
 from __future__ import annotations

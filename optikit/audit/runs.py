@@ -69,11 +69,10 @@ class Pytest:
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
         command += [f"--rootdir={self.root}"]
         command += ["--audit-log", str(log), "--audit-data-seed", str(spec.data_seed)]
-        if spec.order_seed is None:
-            command += ["-p", "no:randomly"]
-        else:
-            command += ["-p", "randomly", f"--randomly-seed={spec.order_seed}"]
-            command += ["--randomly-dont-reset-seed"]
+        # the suite's own pytest-randomly, if it has one, would shuffle and reseed over ours
+        command += ["-p", "no:randomly"]
+        if spec.order_seed is not None:
+            command += [f"--audit-shuffle={spec.order_seed}"]
         command += ["-n", str(spec.workers)] if spec.workers else ["-p", "no:xdist"]
         if order_file is not None:
             command += ["--audit-order", str(order_file)]

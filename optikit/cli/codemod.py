@@ -9,6 +9,7 @@ summary. Exit 0: nothing to change (or written with --apply); 1: a dry run found
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -431,7 +432,8 @@ def _verify(promotions: list[Promotion], results: list[FileResult], config: Opti
 
 def _tests_pass(targets: list[str], config: OptikitConfig) -> bool:
     base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *targets]
-    for extra in (["-p", "randomly", "-p", "no:xdist"], ["-n", "2"]):
+    shuffle = f"--audit-shuffle={random.randrange(2**31)}"  # optikit's own random order
+    for extra in (["-p", "no:randomly", shuffle, "-p", "no:xdist"], ["-n", "2"]):
         done = subprocess.run([*base, *extra], cwd=config.root, capture_output=True, check=False)
         if done.returncode not in (0, 5):
             return False

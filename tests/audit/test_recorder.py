@@ -34,11 +34,10 @@ SUITE = textwrap.dedent("""\
 
 
 def run(pytester: pytest.Pytester, *args: str) -> dict[str, Any]:
-    """The suite in a subprocess, in file order unless ``args`` turn randomly on."""
+    """The suite in a subprocess, in file order unless ``args`` shuffle it."""
     pytester.makepyfile(test_audited=SUITE)
     log = pytester.path / "log.json"
-    order = () if "randomly" in args else ("-p", "no:randomly")
-    pytester.runpytest_subprocess(*order, "--audit-log", str(log), *args)
+    pytester.runpytest_subprocess("-p", "no:randomly", "--audit-log", str(log), *args)
     data: dict[str, Any] = json.loads(log.read_text())
     return data
 
@@ -84,13 +83,8 @@ def test_the_data_seed_fixes_random_data_whatever_the_order(pytester: pytest.Pyt
         "    import test_audited\n"
         "    open('draws.json', 'w').write(json.dumps(test_audited.DRAWS))\n"
     )
-    shuffled = ("-p", "randomly", "--randomly-seed=5", "--randomly-dont-reset-seed")
     draws = []
-    for order in (
-        (),
-        shuffled,
-        ("-p", "randomly", "--randomly-seed=9", "--randomly-dont-reset-seed"),
-    ):
+    for order in ((), ("--audit-shuffle=5",), ("--audit-shuffle=9",)):
         run(pytester, "-p", "no:xdist", "--audit-data-seed", "7", *order)
         draws.append(json.loads((pytester.path / "draws.json").read_text()))
     assert draws[0] == draws[1] == draws[2]
@@ -117,3 +111,31 @@ def test_serial_tests_never_overlap_under_xdist(pytester: pytest.Pytester) -> No
     spans = sorted(tuple(map(float, line.split())) for line in lines)
     assert len(spans) == 8
     assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
+
+
+def test_shuffle_orders_modules_then_classes_then_tests(pytester: pytest.Pytester) -> None:
+    """--audit-shuffle: same seed, same order (every xdist worker must agree); other seeds
+    differ; a class's tests stay together."""
+    methods = "".join(f"    def test_{t}(self): pass\n" for t in range(3))
+    module = "".join(f"def test_f{t}(): pass\n" for t in range(4))
+    module += "".join(f"class TestC{c}:\n{methods}" for c in range(2))
+    pytester.makepyfile(**{f"test_m{m}": module for m in range(4)})
+
+    def order(*args: str) -> list[str]:
+        log = pytester.path / "log.json"
+        pytester.runpytest_subprocess("-p", "no:randomly", "--audit-log", str(log), *args)
+        workers = json.loads(log.read_text())["workers"]
+        return [t for tests in workers.values() for t, _ in tests]
+
+    plain = order("-p", "no:xdist")
+    first = order("-p", "no:xdist", "--audit-shuffle=1")
+    assert sorted(first) == sorted(plain)
+    assert first == order("-p", "no:xdist", "--audit-shuffle=1")
+    assert first != plain
+    assert first != order("-p", "no:xdist", "--audit-shuffle=2")
+    classes = [t.rsplit("::", 1)[0] for t in first if "::TestC" in t]
+    assert all(classes.count(c) == 3 for c in set(classes))
+    runs = [c for i, c in enumerate(classes) if i == 0 or classes[i - 1] != c]
+    assert len(runs) == len(set(runs))  # each class's tests run together
+    parallel = order("-n", "2", "--audit-shuffle=1")  # the workers agree on the order
+    assert sorted(parallel) == sorted(plain)

@@ -142,7 +142,7 @@ def test_a_crashed_run_is_listed_and_the_others_still_count(tmp_path: Path) -> N
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "conftest.py").write_text(
         "def pytest_configure(config):\n"
-        "    if config.getoption('randomly_seed', None) == 3:\n"
+        "    if config.getoption('audit_shuffle', None) == 3:\n"
         "        raise SystemExit('pytest died in run 2')\n"
     )
     (tmp_path / "test_a.py").write_text("def test_a():\n    pass\n")
