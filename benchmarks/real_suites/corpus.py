@@ -181,9 +181,9 @@ def environments(project: Project) -> None:
         _run([sys.executable, "-m", "venv", str(project.home / "plain")])
         plain = str(project.python("plain"))
         # pytest-reportlog: every step reads outcomes and order from its log, not the terminal
+        pip = [plain, "-m", "pip", "install", "--quiet"]
         _run(
-            [plain, "-m", "pip", "install", "--quiet", str(project.source), "pytest-reportlog"]
-            + list(project.requires),
+            [*pip, str(project.source), "pytest-reportlog", *project.requires],
             project.source,
             project.env,
         )
