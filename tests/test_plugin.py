@@ -48,3 +48,13 @@ def test_bad_config_is_a_usage_error(pytester: pytest.Pytester) -> None:
         ]
     )
     assert "Traceback" not in result.stderr.str()
+
+
+def test_installing_optikit_brings_no_plugin_that_changes_every_run() -> None:
+    """pytest-randomly reorders and reseeds every suite in an environment once installed;
+    the audit shuffles by itself (--audit-shuffle), so optikit does not bring it."""
+    import importlib.metadata
+
+    required = [r for r in importlib.metadata.requires("optikit") or [] if "extra ==" not in r]
+    assert "pytest-xdist>=3.5" in required  # the metadata read is optikit's own
+    assert not [r for r in required if r.startswith("pytest-randomly")]
