@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -25,21 +25,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.syntax import Syntax
 from rich.table import Table
 
-from codemods.add_marks import MarkTests, Placement
-from codemods.fixture_index import Function, build_index
-from codemods.mark_serial import plan_mark_serial, serial_nodeids
-from codemods.mark_slow import plan_mark_slow
-from codemods.replace_tmp import ReplaceTmp, mentions_tmp
-from codemods.rescope import Promotion, RescopeFixtures, by_file, plan_rescope
-from codemods.runner import (
-    ChangedOnDisk,
-    CommandFactory,
-    FileResult,
-    Interrupted,
-    PerFile,
-    apply_changes,
-    run_codemod,
-)
 from fixtures_lib.atomic import write_bytes_atomic
 from optikit.audit.auditor import report_adapter
 from optikit.cli.support import (
@@ -54,6 +39,12 @@ from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
 from optikit.timing import history
 from optikit.timing.run_record import read_json, read_run_record, validate
+
+if TYPE_CHECKING:  # the codemods import libcst (about a second): only the command that runs one
+    from codemods.add_marks import Placement
+    from codemods.fixture_index import Function
+    from codemods.rescope import Promotion
+    from codemods.runner import CommandFactory, FileResult
 
 codemod_app = typer.Typer(
     help="Rewrite test code with libcst codemods. Dry run by default: shows a diff per file "
@@ -121,6 +112,8 @@ def _within(paths: list[Path], files: Iterable[Path]) -> list[Path]:
 
 
 def _run(files: list[Path], factory: CommandFactory, jobs: int) -> list[FileResult]:
+    from codemods.runner import run_codemod
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -133,6 +126,8 @@ def _run(files: list[Path], factory: CommandFactory, jobs: int) -> list[FileResu
 
 
 def _render(outcome: Outcome, root: Path, apply: bool) -> int:
+    from codemods.runner import ChangedOnDisk, Interrupted, apply_changes
+
     results = outcome.results
     changed = [r for r in results if r.changed]
     if apply and changed:
@@ -193,6 +188,9 @@ def _finish(code: int) -> None:
 def _marks(
     placement: Placement, paths: list[Path] | None, config: OptikitConfig, jobs: int
 ) -> Outcome:
+    from codemods.add_marks import MarkTests
+    from codemods.runner import PerFile
+
     plans = placement.plans
     files = _within(paths or [config.root], plans)
     results = _run(files, PerFile(MarkTests, plans), jobs)
@@ -239,6 +237,8 @@ def mark_slow(
     project: ProjectOption = Path("."),
 ) -> None:
     """Add @pytest.mark.slow to tests over the threshold (for parametrize: the slow cases)."""
+    from codemods.mark_slow import plan_mark_slow
+
     config = load_config(project)
     limit = threshold if threshold is not None else config.performance.slow_test_threshold_seconds
     if from_history:
@@ -264,6 +264,8 @@ def mark_serial(
     project: ProjectOption = Path("."),
 ) -> None:
     """Add @pytest.mark.serial to an audit's unsafe tests and to the tests that pollute them."""
+    from codemods.mark_serial import plan_mark_serial, serial_nodeids
+
     config = load_config(project)
     audit_path = from_audit if from_audit.is_absolute() else config.root / from_audit
     fix = "Run 'optikit audit-parallel' to write one."
@@ -283,6 +285,8 @@ def replace_tmp(
     project: ProjectOption = Path("."),
 ) -> None:
     """Replace hard-coded /tmp paths in tests and fixtures with pytest's tmp_path."""
+    from codemods.replace_tmp import ReplaceTmp, mentions_tmp
+
     config = load_config(project)
     files = [
         f for f in python_files(paths or [config.root], config.root) if mentions_tmp(f.read_bytes())
@@ -340,6 +344,10 @@ def rescope(
     Refused (with the reason) unless what it needs is wide enough, nothing is per-test,
     and no test changes its value. Review the diff; --verify runs the tests after --apply.
     """
+    from codemods.fixture_index import build_index
+    from codemods.rescope import RescopeFixtures, by_file, plan_rescope
+    from codemods.runner import PerFile
+
     if verify and not apply:
         raise OptikitError("--verify needs --apply: it runs the tests against the rewritten files")
     config = load_config(project)
@@ -410,6 +418,9 @@ def _data_file(config: OptikitConfig, given: Path | None) -> Path:
 
 def _verify(promotions: list[Promotion], results: list[FileResult], config: OptikitConfig) -> None:
     """Keep the promotions whose tests pass in random order and under two workers."""
+    from codemods.rescope import RescopeFixtures
+    from codemods.runner import PerFile, apply_changes, run_codemod
+
     if _tests_pass(sorted({str(p.region) for p in promotions}), config):
         console.print(f"[green]verified:[/] the tests of {len(promotions)} promotion(s) pass")
         return
