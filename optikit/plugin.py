@@ -40,6 +40,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="with --track-performance: also record each test's RSS growth (needs psutil)",
     )
     group.addoption(
+        "--track-summary",
+        type=int,
+        default=5,
+        metavar="N",
+        help="with --track-performance: end with the N slowest tests and costliest fixtures "
+        "(default 5; 0 for none)",
+    )
+    group.addoption(
         "--performance-data",
         metavar="PATH",
         help="write the run record here instead of [tool.optikit.performance] data_file",

@@ -32,6 +32,7 @@ from optikit.timing import history
 from optikit.timing.collect import FixtureKey, FixtureTimings, TimingCollector
 from optikit.timing.machine import CpuWaitClock, calibrate, git_facts, platform_facts
 from optikit.timing.run_record import write_run_record
+from optikit.timing.summary import summary_lines
 
 MB = 1024 * 1024
 FIXTURES_KEY = "optikit_fixture_timings"  # what each xdist worker sends in its workeroutput
@@ -139,6 +140,7 @@ class SessionRecorder:
         self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self.collection_time = 0.0
         self.outcome: str | None = None
+        self.summary: list[str] = []
         # git and platform facts wait on subprocesses and files: gather them while tests run
         self._facts = ThreadPoolExecutor(1, thread_name_prefix="optikit-facts")
         self._git = self._facts.submit(git_facts, settings.root)
@@ -202,6 +204,7 @@ class SessionRecorder:
                 for label, counts in cache_figures.items()
             }
         tests_json = write_run_record(self.data_file, record)
+        self.summary = summary_lines(record, self.config.getoption("track_summary"))
         self.outcome = f"{len(record['tests'])} tests recorded in {self.data_file}"
         if self.keep_history:
             db = self.settings.path(self.settings.performance.history_db)
@@ -233,12 +236,16 @@ class SessionRecorder:
         return facts
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for line in self.summary:
+            terminalreporter.write_line(line)
         if self.outcome:
             terminalreporter.write_line(f"optikit: {self.outcome}")
 
 
 def register(config: pytest.Config, settings: OptikitConfig) -> None:
     """Called from ``pytest_configure`` when ``--track-performance`` is on."""
+    if config.getoption("track_summary") < 0:
+        raise pytest.UsageError("--track-summary takes a number of tests, 0 or more")
     track_memory = bool(config.getoption("track_memory"))
     if track_memory:
         try:
