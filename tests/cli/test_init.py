@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,9 +36,10 @@ def test_appends_section_and_keeps_existing_bytes(tmp_path: Path) -> None:
     init_project(tmp_path)
     text = (tmp_path / "pyproject.toml").read_text()
     assert text.startswith(EXISTING_PYPROJECT)
+    assert text.rstrip().endswith("[tool.optikit]")
     config = load_config(tmp_path)
     assert config.performance == PerformanceConfig()
-    assert {s.source for s in config.settings()} == {"pyproject.toml"}
+    assert {s.source for s in config.settings()} == {"default"}  # it sets nothing
 
 
 def test_second_run_changes_nothing(tmp_path: Path) -> None:
@@ -65,9 +68,11 @@ def test_existing_optikit_section_is_left_alone(tmp_path: Path) -> None:
     assert (tmp_path / "pyproject.toml").read_text() == text
 
 
-def test_creates_missing_files(tmp_path: Path) -> None:
+def test_creates_missing_files_but_a_makefile_only_when_asked(tmp_path: Path) -> None:
     init_project(tmp_path)
     assert load_config(tmp_path).pyproject == (tmp_path / "pyproject.toml").resolve()
+    assert not (tmp_path / "Makefile").exists()  # the project may run its tasks with tox or nox
+    init_project(tmp_path, makefile=True)
     assert (tmp_path / "Makefile").exists()
     ignored = (tmp_path / ".gitignore").read_text().splitlines()
     assert {"tests/.performance_data.json", "tests/.test_cache/", ".optikit/"} <= set(ignored)
@@ -117,9 +122,11 @@ def test_cli_reports_what_it_did(tmp_path: Path) -> None:
     runner = CliRunner()
     first = runner.invoke(app, ["init", "--project", str(tmp_path)], env={"COLUMNS": "200"})
     assert first.exit_code == 0, first.output
-    assert "[tool.optikit.performance]" in first.output
+    assert "[tool.optikit]" in first.output
+    assert "No Makefile here" in first.output
+    assert 'test-fast: pytest -n auto -m "not slow and not serial and not real_llm"' in first.output
     second = runner.invoke(app, ["init", "--project", str(tmp_path)], env={"COLUMNS": "200"})
-    assert second.output.count("up to date") == 3
+    assert second.output.count("up to date") == 2
 
 
 def test_cli_rejects_broken_pyproject(tmp_path: Path) -> None:
@@ -128,3 +135,21 @@ def test_cli_rejects_broken_pyproject(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "is not valid TOML" in result.output
     assert (tmp_path / "pyproject.toml").read_text() == "[project\n"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("target", ["test-serial", "test-integration-llm"])
+def test_targets_that_select_nothing_succeed(tmp_path: Path, target: str) -> None:
+    """pytest exits 5 when no test is marked serial (or real_llm): not a failure of `make`."""
+    init_project(tmp_path, makefile=True)
+    (tmp_path / "test_plain.py").write_text("def test_plain():\n    pass\n")
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    done = subprocess.run(
+        ["make", "--no-print-directory", target],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": path},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "deselected" in done.stdout  # pytest ran and selected nothing
