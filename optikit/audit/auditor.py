@@ -15,17 +15,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache, partial
-from typing import TYPE_CHECKING, Any, Literal
+from functools import partial
+from typing import Any, Literal
 
 from typing_extensions import TypedDict  # pydantic needs its TypedDict before 3.12
 
 from optikit.audit.classify import Finding, Observation, Prober, classify
 from optikit.audit.runs import Pytest, RunResult, RunSpec
 from optikit.audit.stats import clean_bound, wilson
-
-if TYPE_CHECKING:
-    from pydantic import TypeAdapter
 
 SCHEMA_VERSION = 1
 SIDE_BY_SIDE = 5
@@ -44,13 +41,6 @@ class AuditReport(TypedDict):
 
     schema_version: Literal[1]
     tests: dict[str, ReportedTest]
-
-
-@cache
-def report_adapter() -> TypeAdapter[AuditReport]:
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(AuditReport)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from fixtures_lib.atomic import write_bytes_atomic
-from optikit.audit.auditor import report_adapter
+from optikit.audit.auditor import AuditReport
 from optikit.cli.support import (
     MAX_COUNT,
     ProjectOption,
@@ -270,7 +270,7 @@ def mark_serial(
     audit_path = from_audit if from_audit.is_absolute() else config.root / from_audit
     fix = "Run 'optikit audit-parallel' to write one."
     data = read_json(audit_path, "Audit report", fix)
-    audit = validate(report_adapter(), data, audit_path, "Audit report", fix)
+    audit = validate(AuditReport, data, audit_path, "Audit report", fix)
     nodeids = serial_nodeids(audit)
     placement = plan_mark_serial(nodeids, root=config.root)
     _finish(_render(_marks(placement, paths, config, jobs), config.root, apply))

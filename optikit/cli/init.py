@@ -105,7 +105,7 @@ def config_section_text() -> str:
     return "\n".join(lines)
 
 
-def make_targets_text(names: Iterable[str] = MAKEFILE_TARGETS) -> list[str]:
+def make_targets_text(names: Iterable[str]) -> list[str]:
     """Makefile lines for the targets ``names`` (``$`` doubled, as make needs)."""
     lines = []
     for name in names:

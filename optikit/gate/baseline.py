@@ -11,9 +11,8 @@ import datetime
 import json
 import statistics
 from collections import defaultdict
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from annotated_types import Ge, Gt, Le
 from typing_extensions import NotRequired, TypedDict  # pydantic needs its TypedDict before 3.12
@@ -30,9 +29,6 @@ from optikit.timing.run_record import (
     read_json,
     validate,
 )
-
-if TYPE_CHECKING:
-    from pydantic import TypeAdapter
 
 NOISE_WINDOW = 20  # runs of history used for noise when the baseline is the latest run
 
@@ -153,14 +149,4 @@ def write_baseline(path: Path, baseline: Baseline) -> None:
 
 def read_baseline(path: Path) -> Baseline:
     fix = "Run 'make performance-baseline' (or 'optikit baseline')."
-    baseline: Baseline = validate(
-        _adapter(), read_json(path, "Baseline", fix), path, "Baseline", fix
-    )
-    return baseline
-
-
-@cache
-def _adapter() -> TypeAdapter[Baseline]:
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(Baseline)
+    return validate(Baseline, read_json(path, "Baseline", fix), path, "Baseline", fix)

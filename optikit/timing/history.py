@@ -14,17 +14,12 @@ import zlib
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from typing_extensions import TypedDict
 
 from optikit.errors import OptikitError
 from optikit.timing.run_record import RunRecord, Seconds, encode, validate
-
-if TYPE_CHECKING:
-    from pydantic import TypeAdapter
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -64,13 +59,6 @@ class StoredTest(TypedDict):
     nodeid: str
     duration: Seconds
     status: str
-
-
-@cache
-def _tests_adapter() -> TypeAdapter[list[StoredTest]]:
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(list[StoredTest])
 
 
 @dataclass(frozen=True)
@@ -244,7 +232,7 @@ def durations(path: Path, last_runs: int, passed_only: bool = True) -> dict[str,
             tests = json.loads(zlib.decompress(blob))
         except (zlib.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise OptikitError(f"history database is unreadable ({exc}). {FIX}", path) from None
-        tests = validate(_tests_adapter(), tests, path, "A run in the history database", FIX)
+        tests = validate(list[StoredTest], tests, path, "A run in the history database", FIX)
         for test in tests:
             if not passed_only or test["status"] == "passed":
                 found.setdefault(test["nodeid"], []).append(test["duration"])

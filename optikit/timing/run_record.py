@@ -8,7 +8,6 @@ the fields it uses, and a damaged file is one clear error naming the file and th
 from __future__ import annotations
 
 import json
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeVar
 
@@ -119,22 +118,28 @@ def read_run_record(path: Path) -> RunRecord:
 
 def check_record(data: Any, path: Path, what: str, fix: str) -> RunRecord:
     """``data`` as a valid run record, or one line naming ``path``, the field and the fix."""
-    return validate(_adapter(), data, path, what, fix)
+    return validate(RunRecord, data, path, what, fix)
 
 
-@cache
-def _adapter() -> TypeAdapter[RunRecord]:
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(RunRecord)
-
-
-def validate(adapter: TypeAdapter[T], data: Any, path: Path, what: str, fix: str) -> T:
+def validate(schema: type[T], data: Any, path: Path, what: str, fix: str) -> T:
     """``data`` checked against a format's schema (NaN, infinities and wrong types refused;
     keys a newer optikit added ignored), or one line naming the file, the field and the fix."""
     from pydantic import ValidationError
 
     try:
-        return adapter.validate_python(data)
+        valid: T = _adapter(schema).validate_python(data)
     except ValidationError as exc:
         raise invalid(exc, path, what, fix) from None
+    return valid
+
+
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(schema: Any) -> TypeAdapter[Any]:
+    """pydantic's validator for ``schema``, built once per process (building costs ms)."""
+    if schema not in _ADAPTERS:
+        from pydantic import TypeAdapter
+
+        _ADAPTERS[schema] = TypeAdapter(schema)
+    return _ADAPTERS[schema]
