@@ -7,6 +7,8 @@ printed whole, one per line, so a CI log can be searched for them.
 
 from __future__ import annotations
 
+import heapq
+
 from optikit.timing.run_record import RunRecord
 
 COLLECTION_WORTH_SAYING = 0.2  # of the wall time: below this, collection is not the story
@@ -16,11 +18,11 @@ def summary_lines(record: RunRecord, count: int) -> list[str]:
     if count <= 0:
         return []
     lines = []
-    tests = sorted(record["tests"], key=lambda t: t["duration"], reverse=True)[:count]
+    tests = heapq.nlargest(count, record["tests"], key=lambda t: t["duration"])
     if tests:
         lines.append(f"slowest {len(tests)} tests (setup + call + teardown):")
         lines += [f"  {t['duration']:8.3f} s  {t['nodeid']}" for t in tests]
-    fixtures = sorted(record["fixtures"], key=lambda f: f["total"], reverse=True)[:count]
+    fixtures = heapq.nlargest(count, record["fixtures"], key=lambda f: f["total"])
     fixtures = [f for f in fixtures if f["total"] > 0]
     if fixtures:
         lines.append(f"costliest {len(fixtures)} fixtures (total setup time):")
