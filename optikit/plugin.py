@@ -74,7 +74,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--audit-data-seed",
         type=int,
         metavar="N",
-        help="(with --audit-log) reseed random and numpy with N before every test",
+        help="reseed random and numpy with N before every test",
     )
     group.addoption(
         "--audit-order",
@@ -107,7 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from optikit.audit import shuffle
 
         shuffle.register(config)
-    if config.getoption("audit_log"):
+    if config.getoption("audit_log") or config.getoption("audit_data_seed") is not None:
         from optikit.audit import recorder as audit_recorder
 
         audit_recorder.register(config, settings)

@@ -129,7 +129,9 @@ def markdown(results: dict[str, Any]) -> str:
             "truth found",
             "each truth",
             "other findings",
+            "reproducers",
             "detect-test-pollution",
+            "--victim",
         ],
         _rows(
             results,
@@ -144,7 +146,9 @@ def markdown(results: dict[str, Any]) -> str:
                 "; ".join(f"{k}: {v}" for k, v in list(f["other_findings"].items())[:4])
                 + (f" (+{len(f['other_findings']) - 4})" if len(f["other_findings"]) > 4 else "")
                 or "none",
+                f.get("reproducers", "-"),
                 "; ".join(f"{k}: {v}" for k, v in f["pollution_tool"].items()) or "-",
+                "; ".join(f"{k}: {v}" for k, v in f.get("victim_mode", {}).items()) or "-",
             ],
         ),
     )

@@ -168,8 +168,8 @@ def report(project: Project, progress: Callable[[str], None]) -> Figures:
 
 def _verdict(truth: Any, found: dict[str, Any]) -> str:
     entry = found.get(truth.victim)
-    if entry is None:
-        return "not seen"
+    if entry is None:  # the report keeps only tests that failed or left evidence
+        return "classified stable"
     named = set(entry["polluters"]) | set(entry["state_setters"])
     wanted = {"brittle": "order_dependent"}.get(truth.kind, truth.kind)
     if entry["classification"] != wanted:
@@ -201,6 +201,7 @@ def audit(project: Project, progress: Callable[[str], None]) -> Figures:
         if entry["classification"] not in ("stable", "failing") and nodeid not in known
     }
     failing = {n for n, e in found.items() if e["classification"] == "failing"}
+    reproduced = [e["reproduced"] for e in found.values() if e["reproduced"]]
     return {
         "exit_code": done.exit_code,
         "seconds": done.seconds,
@@ -213,8 +214,27 @@ def audit(project: Project, progress: Callable[[str], None]) -> Figures:
         "found": sum(v == "found" for v in truths.values()),
         "other_findings": other,
         "failing_not_failing_for_authors": sorted(failing - failing_before),
+        "phases": data["seconds"],
+        "reproducers": f"{sum(r[0] != '0' for r in reproduced)}/{len(reproduced)} reproduced",
         "pollution_tool": _detect_test_pollution(project, work),
+        "victim_mode": _victim_mode(project, work, arguments),
     }
+
+
+def _victim_mode(project: Project, work: Path, arguments: list[str]) -> dict[str, str]:
+    """``optikit audit-parallel --victim`` on each order-dependent victim of the truth, to
+    set beside detect-test-pollution's figure for the same victim."""
+    results = {}
+    for truth in project.truth:
+        if truth.kind != "order_dependent":
+            continue
+        command = ["audit-parallel", "--victim", truth.victim, "--runs", "5"]
+        command += ["--output", ".optikit/victim.json", *arguments]
+        done = run(project, "optikit", work, command, module="optikit", timeout=1200)
+        reports = sorted(work.rglob(".optikit/victim.json"))
+        data = json.loads(reports[0].read_text()) if reports else {"tests": {}}
+        results[truth.victim] = f"{_verdict(truth, data['tests'])} ({done.seconds:.0f} s)"
+    return results
 
 
 def _detect_test_pollution(project: Project, work: Path) -> dict[str, str]:

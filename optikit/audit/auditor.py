@@ -12,6 +12,7 @@ an audit stopped by --max-time, Ctrl-C or a crash keeps what it had.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,12 +21,15 @@ from typing import Any, Literal
 
 from typing_extensions import TypedDict  # pydantic needs its TypedDict before 3.12
 
-from optikit.audit.classify import Finding, Observation, Prober, classify
-from optikit.audit.runs import Pytest, RunResult, RunSpec
+from optikit.audit.classify import REST, Finding, Observation, Prober, classify
+from optikit.audit.runs import PYTHON, Pytest, RunResult, RunSpec
 from optikit.audit.stats import clean_bound, wilson
+from optikit.errors import OptikitError
 
 SCHEMA_VERSION = 1
-SIDE_BY_SIDE = 5
+SIDE_BY_SIDE = 5  # side-by-side runs of the tests that wrote one file, until one fails
+MAX_RACERS = 8  # of the tests that wrote one file, this many run side by side
+TRIES = {"parallel_unsafe": 5}  # runs of each printed reproducer (3 for the others)
 
 
 class ReportedTest(TypedDict):
@@ -53,8 +57,12 @@ class AuditState:
     targeted: list[RunResult] = field(default_factory=list)
     findings: dict[str, Finding] = field(default_factory=dict)
     stopped: str | None = None
+    running: list[str] = field(default_factory=list)  # still running when the audit stopped
     probes: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
+    reproduced: dict[str, tuple[int, int]] = field(default_factory=dict)  # command: fails, tries
+    extra: tuple[str, ...] = ()  # the pytest arguments every run and reproducer carries
+    victim: str | None = None  # --victim: the one test explained
 
     def observations(self, targeted: bool = True) -> dict[str, list[Observation]]:
         """Each test's runs; ``targeted=False`` leaves out the evidence-driven ones, which
@@ -123,6 +131,10 @@ def shared_resources(evidence: dict[str, dict[str, Any]]) -> dict[str, list[str]
 Progress = Callable[[str, AuditState], None]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what CI sends on cancel), stopping the audit as cleanly as Ctrl-C does."""
+
+
 def run_audit(
     pytest: Pytest,
     *,
@@ -131,14 +143,17 @@ def run_audit(
     seed: int,
     progress: Progress,
     save: Callable[[AuditState], None],
+    victim: str | None = None,
 ) -> AuditState:
     """``pytest.deadline`` bounds the whole audit; whatever is known by then is kept.
 
     After each run, the new evidence is followed and the new failures are explained; a test
-    once explained is deselected from the runs that follow, so the budget goes to what is
-    still unknown.
+    once explained is deselected from the runs that follow (unless it is the culprit of
+    something or left evidence: it must keep polluting, or its victims never fail again), so
+    the budget goes to what is still unknown. With ``victim``, only that test is explained,
+    from probes alone (what detect-test-pollution does).
     """
-    state = AuditState(workers)
+    state = AuditState(workers, extra=pytest.extra, victim=victim)
     followed: set[object] = set()
     prober = Prober(partial(_probe, pytest))
     phase = "running the suite"
@@ -151,14 +166,23 @@ def run_audit(
         started = now
 
     try:
-        for index in range(runs):
+        if victim is not None:
+            phase = f"finding what makes {victim} fail"
+            _explain_victim(state, pytest, prober, victim, seed, runs)
+            lap("classifying")
+            phase = "running the reproducer"
+            _reproduce(pytest, state)
+            lap("reproducers")
+        for index in range(runs if victim is None else 0):
             phase = "running the suite"
             order_seed = None if index == 0 else seed + index
-            known = tuple(sorted(state.findings))
-            result = pytest.run(RunSpec(order_seed, seed + index, workers, deselect=known))
+            spec = RunSpec(order_seed, seed + index, workers, deselect=_settled(state))
+            result = pytest.run(spec)
             state.seeds.append(order_seed)
             state.results.append(result)
             save(state)
+            if index == 0:
+                _check_runnable(result)
             progress("run", state)
             lap("runs")
             phase = "following the evidence"
@@ -167,13 +191,54 @@ def run_audit(
             phase = "classifying"
             _classify(state, prober, progress)
             lap("classifying")
+            phase = "running the reproducers"
+            _reproduce(pytest, state)
+            lap("reproducers")
             save(state)
-    except TimeoutError:
+    except TimeoutError as stopped:
+        state.running = list(stopped.args[0]) if stopped.args else []
         state.stopped = f"--max-time reached while {phase} ({len(state.results)} of {runs} runs)"
+        if state.running:
+            state.stopped += f"; still running then: {', '.join(state.running)}"
+    except Terminated:
+        state.stopped = f"terminated (SIGTERM) while {phase}"
     except KeyboardInterrupt:
         state.stopped = f"interrupted (Ctrl-C) while {phase}"
+    finally:
+        lap(phase_key(phase))
+        state.probes = prober.count
     save(state)
     return state
+
+
+def phase_key(phase: str) -> str:
+    """The ``seconds`` entry the time since the last lap belongs to."""
+    if phase.startswith("running the suite"):
+        return "runs"
+    if phase.startswith("following"):
+        return "targeted_runs"
+    return "reproducers" if "reproducer" in phase else "classifying"
+
+
+def _check_runnable(first: RunResult) -> None:
+    """A suite that cannot be collected, or has no tests, is not a clean suite: stop."""
+    if first.crash is not None and not first.outcomes():
+        raise OptikitError(
+            f"pytest could not run the suite ({first.crash}); fix that, then audit again"
+        )
+    if not first.outcomes():
+        raise OptikitError(
+            f"pytest collected no tests (exit {first.exitstatus}); check the paths and "
+            "the -k/-m arguments given after --"
+        )
+
+
+def _settled(state: AuditState) -> tuple[str, ...]:
+    """Tests explained already, which need no more runs: not the culprits of anything,
+    and not tests that left evidence (they may be the polluters of a victim not yet seen)."""
+    culprits = {t for f in state.findings.values() for t in _culprits(f)}
+    evidence = state.evidence()
+    return tuple(sorted(t for t in state.findings if t not in culprits and t not in evidence))
 
 
 def _probe(pytest: Pytest, sequence: Sequence[str], data_seed: int) -> dict[str, str]:
@@ -182,16 +247,25 @@ def _probe(pytest: Pytest, sequence: Sequence[str], data_seed: int) -> dict[str,
 
 def _follow_evidence(pytest: Pytest, state: AuditState, seed: int, followed: set[object]) -> None:
     """Targeted runs where the evidence points, which random orders reach only by luck;
-    each lead is followed once (``followed``)."""
+    each lead is followed once (``followed``). Every test that leaked state runs first, in
+    one process, before the rest of the suite in its own order (one run however many
+    leaked: delta debugging then names the one that matters); the tests that wrote one
+    file run side by side on two workers."""
     evidence = state.evidence()
-    everything = list(_suite_order(state))
-    for nodeid, found in evidence.items():
-        if (found.get("state") or found.get("env") or found.get("cwd")) and nodeid not in followed:
-            followed.add(nodeid)
-            rest = [t for t in everything if t != nodeid]
-            state.targeted.append(pytest.run(RunSpec(None, seed, 0, (nodeid, *rest))))
-    pairs = {tuple(sorted(set(t))) for t in file_writers(evidence).values() if len(set(t)) == 2}
-    for tests in pairs - followed:
+    leakers = [
+        nodeid
+        for nodeid, found in evidence.items()
+        if (found.get("state") or found.get("env") or found.get("cwd")) and nodeid not in followed
+    ]
+    if leakers:
+        followed.update(leakers)
+        state.targeted.append(pytest.run(RunSpec(None, seed, 0, (*leakers, REST))))
+    groups = {
+        tuple(sorted(set(t))[:MAX_RACERS])
+        for t in file_writers(evidence).values()
+        if len(set(t)) > 1
+    }
+    for tests in sorted(groups - followed):
         followed.add(tests)
         for _ in range(SIDE_BY_SIDE):
             result = pytest.run(RunSpec(None, seed, 2, tests))
@@ -200,15 +274,31 @@ def _follow_evidence(pytest: Pytest, state: AuditState, seed: int, followed: set
                 break
 
 
-def _suite_order(state: AuditState) -> Sequence[str]:
-    """The suite's own order, from run 0 (its workers' sequences, in turn)."""
-    if not state.results:
-        return []
-    first = state.results[0]
-    return [t for tests in first.workers.values() for t, _ in tests]
+def _explain_victim(
+    state: AuditState, pytest: Pytest, prober: Prober, victim: str, seed: int, orders: int
+) -> None:
+    """``--victim``: run the suite in one process with the victim last, in the suite's own
+    order and then in up to ``orders - 1`` shuffled ones, until it fails; then explain it
+    from that run like any failure (alone, replayed, delta debugging over what ran first)."""
+    for index in range(orders):
+        order_seed = None if index == 0 else seed + index
+        result = pytest.run(RunSpec(order_seed, seed, 0, (REST, victim)))
+        if index == 0:
+            _check_runnable(result)
+            if victim not in result.outcomes():
+                raise OptikitError(
+                    f"{victim} is not a test pytest collects here; give its node id as "
+                    "`pytest --collect-only -q` prints it"
+                )
+        state.targeted.append(result)
+        if victim in result.failed():
+            _classify(state, prober, lambda event, state: None, only=victim)
+            return
 
 
-def _classify(state: AuditState, prober: Prober, progress: Progress) -> None:
+def _classify(
+    state: AuditState, prober: Prober, progress: Progress, only: str | None = None
+) -> None:
     # Only files cross processes: environment and module state stay inside one worker.
     partners: dict[str, set[str]] = {}
     for tests in file_writers(state.evidence()).values():
@@ -216,6 +306,8 @@ def _classify(state: AuditState, prober: Prober, progress: Progress) -> None:
             partners.setdefault(test, set()).update(t for t in tests if t != test)
     for nodeid, seen in sorted(state.observations().items()):
         if not any(o.outcome == "failed" for o in seen) or nodeid in state.findings:
+            continue
+        if only is not None and nodeid != only:
             continue
         finding = classify(nodeid, seen, prober, bool(partners.get(nodeid)))
         state.findings[nodeid] = finding
@@ -238,26 +330,47 @@ def _name_the_race(state: AuditState, loser: str, racers: list[str]) -> None:
             known.polluters.append(loser)
 
 
-def reproducer(nodeid: str, finding: Finding | None, state: AuditState) -> str:
-    plain = "pytest -p no:randomly -p no:xdist"
+def reproducer(nodeid: str, finding: Finding | None, extra: Sequence[str] = ()) -> str:
+    """The shell command that shows the finding, run from the project root; the audit runs
+    each one before printing it (``_reproduce``)."""
     if finding is None:
         return ""
-    if finding.classification == "order_dependent" and finding.polluters:
-        return f"{plain} {' '.join(finding.polluters)} {nodeid}"
-    if finding.classification == "order_dependent":
-        return f"{plain} {nodeid}  # fails; passes after: {' '.join(finding.state_setters)}"
     if finding.classification == "parallel_unsafe":
-        for result in (*state.results, *state.targeted):
-            if nodeid in result.failed() and len(result.workers) > 1:
-                spec = result.spec
-                order = "-p no:randomly"
-                if spec.order_seed is not None:
-                    order += f" --audit-shuffle={spec.order_seed}"
-                targets = " ".join(spec.sequence)
-                return f"pytest -n {spec.workers} {order} {targets}".rstrip()
-        side_by_side = " ".join(sorted([nodeid, *finding.polluters]))
-        return f"pytest -n 2 -p no:randomly {side_by_side}  # repeat until one fails"
-    return f"{plain} {nodeid}"
+        side_by_side = sorted({nodeid, *finding.polluters})
+        return shell_command(["-p", "no:randomly", "-n", "2", *side_by_side, *extra])
+    tests = [*finding.polluters, nodeid]
+    if finding.data_seed is not None:  # its outcome follows the random data
+        tests.insert(0, f"--audit-data-seed={finding.data_seed}")
+    return shell_command(["-p", "no:randomly", "-p", "no:xdist", *tests, *extra])
+
+
+def shell_command(arguments: Sequence[str]) -> str:
+    return shlex.join([PYTHON, "-m", "pytest", *arguments])
+
+
+def _reproduce(pytest: Pytest, state: AuditState) -> None:
+    """Run every reproducer the report will print, exactly as printed, and keep how often
+    it showed the failure (a race runs more often: it loses only sometimes). A failing or
+    order-dependent test whose reproducer does not fail every time is flaky after all."""
+    for nodeid, finding in sorted(state.findings.items()):
+        command = reproducer(nodeid, finding, pytest.extra)
+        if command in state.reproduced:
+            continue
+        race = finding.classification == "parallel_unsafe"
+        watched = {nodeid, *finding.polluters} if race else {nodeid}
+        tries = TRIES.get(finding.classification, 3)
+        failures = 0
+        for _ in range(tries):
+            outcomes = pytest.reproduce(command)
+            failures += any(outcomes.get(t) == "failed" for t in watched)
+        state.reproduced[command] = (failures, tries)
+        if finding.classification in CONSISTENT and failures < tries:
+            finding.why = f"{finding.why}; but its reproducer failed only {failures}/{tries}"
+            finding.classification = "flaky"  # the culprits stay: its reproducer names them
+
+
+CONSISTENT = frozenset({"failing", "order_dependent"})
+"""Classes whose reproducer must fail every time it runs."""
 
 
 def _culprits(finding: Finding | None) -> list[str]:
@@ -265,21 +378,38 @@ def _culprits(finding: Finding | None) -> list[str]:
 
 
 def report(state: AuditState) -> dict[str, Any]:
-    """DESIGN.md's audit report, plus statistics and what stopped the audit early."""
+    """DESIGN.md's audit report, plus statistics and what stopped the audit early. Per-test
+    detail is kept for the tests that failed, were explained or left evidence; the others
+    are only counted (``stable``), so the report of a large clean suite stays small."""
     evidence = state.evidence()
     shared = shared_resources(evidence)
     tests: dict[str, Any] = {}
     complete = [r for r in state.results if r.crash is None]
     sampled = state.observations(targeted=False)
-    for nodeid in sorted(state.observations()):
+    observed = state.observations()
+    stable = 0
+    for nodeid in sorted({*observed, *state.findings, *state.running}):
+        if state.victim is not None and nodeid != state.victim:
+            continue  # --victim: the other tests that failed on the way were not asked about
         audited = sampled.get(nodeid, [])
         failures = sum(o.outcome == "failed" for o in audited)
         finding = state.findings.get(nodeid)
+        failed_somewhere = any(o.outcome == "failed" for o in observed.get(nodeid, []))
+        if finding is None and not failed_somewhere and nodeid not in state.running:
+            stable += 1
+            if nodeid not in shared:
+                continue
         if finding is not None:
             classification = finding.classification
         else:
-            classification = "stable" if failures == 0 else "unclassified"
+            unexplained = failed_somewhere or nodeid in state.running
+            classification = "unclassified" if unexplained else "stable"
         low, high = wilson(failures, len(audited))
+        command = reproducer(nodeid, finding, state.extra)
+        fails, tries = state.reproduced.get(command, (0, 0))
+        why = finding.why if finding else ""
+        if nodeid in state.running:
+            why = "still running when the audit stopped (hangs, or slower than --max-time allows)"
         tests[nodeid] = {
             "runs": len(audited),
             "failures": failures,
@@ -296,16 +426,21 @@ def report(state: AuditState) -> dict[str, Any]:
                     for item in shared.get(culprit, [])
                 ),
             ],
-            "why": finding.why if finding else "",
-            "reproduce": reproducer(nodeid, finding, state),
+            "why": why,
+            "reproduce": command,
+            "reproduced": f"{fails}/{tries}" if tries else "",
         }
     with_failure = sum(bool(r.failed()) for r in complete)
     return {
         "schema_version": SCHEMA_VERSION,
         "runs": len(state.results),
+        "victim": state.victim,
+        "orders_tried": len(state.targeted) if state.victim else None,
         "seeds": state.seeds,
         "workers": state.workers,
         "suite": {
+            "tests": len(observed),
+            "stable": stable,
             "runs_with_a_failure": with_failure,
             "fraction": with_failure / len(complete) if complete else 0.0,
             "clean_run_bound_95": round(clean_bound(len(complete)), 4),

@@ -4,10 +4,12 @@ and delta debugging for the tests that cause it.
 Every probe is one fresh pytest process running an exact sequence (``Probe``), so this
 module is plain logic over outcomes and is unit-tested with fake probes. The rules:
 
-- fails alone every time, and never passed in the audit: ``failing``;
-- different outcomes for the same sequence and data seed: ``flaky``; passes again alone with
-  the data seed of a run it passed in: ``flaky`` too (its outcome follows the random data,
-  not the order);
+- fails alone every time, never passed in the audit, and fails after the rest of the suite
+  too (one run, so a test that needs another test first is not called failing after one
+  unlucky order): ``failing``;
+- passes again alone with the data seed of a run it passed in: ``flaky`` (its outcome
+  follows the random data, not the order); any finding whose reproducer, run several times
+  by the auditor, does not fail every time: ``flaky`` too;
 - passes alone but fails after the tests its worker ran before it: ``order_dependent``, with
   the polluters found by delta debugging (ddmin) over that prefix; again on what is left
   after removing them, until the prefix no longer fails (several polluters; a chain shows up
@@ -26,9 +28,12 @@ from dataclasses import dataclass, field
 from functools import partial
 
 Probe = Callable[[Sequence[str], int], dict[str, str]]
-"""Run these node ids in this order in one process with this data seed; their outcomes."""
+"""Run these node ids in this order in one process with this data seed; their outcomes, in
+the order they ran."""
 
-REPEATS = 3
+REST = "..."
+"""In a probe's sequence: every other test of the suite, in the suite's own order."""
+
 MAX_GROUPS = 5
 
 
@@ -39,7 +44,7 @@ class Finding:
     state_setters: list[str] = field(default_factory=list)
     groups: list[list[str]] = field(default_factory=list)
     why: str = ""
-    reproduce: str = ""
+    data_seed: int | None = None  # the failing data seed, when the outcome follows the data
 
 
 @dataclass(frozen=True)
@@ -61,15 +66,15 @@ class Prober:
         self._seen: dict[tuple[tuple[str, ...], int], dict[str, str]] = {}
         self.count = 0
 
-    def outcome(self, sequence: Sequence[str], seed: int, test: str, fresh: bool = False) -> str:
+    def ran(self, sequence: Sequence[str], seed: int) -> dict[str, str]:
         key = (tuple(sequence), seed)
-        if fresh or key not in self._seen:
+        if key not in self._seen:
             self.count += 1
             self._seen[key] = self._probe(list(sequence), seed)
-        return self._seen[key].get(test, "missing")
+        return self._seen[key]
 
-    def repeated(self, sequence: Sequence[str], seed: int, test: str) -> list[str]:
-        return [self.outcome(sequence, seed, test, fresh=True) for _ in range(REPEATS)]
+    def outcome(self, sequence: Sequence[str], seed: int, test: str) -> str:
+        return self.ran(sequence, seed).get(test, "missing")
 
 
 def ddmin(items: list[str], reproduces: Callable[[list[str]], bool]) -> list[str]:
@@ -97,22 +102,27 @@ def ddmin(items: list[str], reproduces: Callable[[list[str]], bool]) -> list[str
 
 
 def classify(test: str, seen: list[Observation], prober: Prober, shared: bool) -> Finding:
-    """``shared``: the evidence shows a resource the test shares with another test."""
+    """``shared``: the evidence shows a resource the test shares with another test.
+
+    Each step is one probe; the finding's reproducer is then run several times by the
+    auditor, and a finding whose reproducer does not fail every time is called flaky there
+    (so consistency is checked once, on the command the user will run, not at every step).
+    """
     failed = [o for o in seen if o.outcome == "failed"]
     passed = [o for o in seen if o.outcome == "passed"]
     first = failed[0]
-    alone = prober.repeated([test], first.data_seed, test)
-    if len(set(alone)) > 1:
-        return Finding("flaky", why=f"alone, same data seed: {', '.join(alone)}")
-    if alone[0] == "failed":
-        if not passed:
-            return Finding("failing", why="fails alone, and failed in every run")
-        return _brittle_or_random(test, first, passed[0], prober)
-    replay = prober.repeated([*first.prefix, test], first.data_seed, test)
-    if all(o == "failed" for o in replay):
+    if prober.outcome([test], first.data_seed, test) == "failed":
+        if passed:
+            return _brittle_or_random(test, first, passed[0], prober)
+        after = prober.ran([REST, test], first.data_seed)
+        if after.get(test) != "passed":
+            return Finding("failing", why="fails alone and after the rest of the suite")
+        prefix = tuple(t for t in after if t != test)
+        return _brittle_or_random(
+            test, first, Observation("passed", first.data_seed, prefix, 1), prober
+        )
+    if prober.outcome([*first.prefix, test], first.data_seed, test) == "failed":
         return _victim(test, failed, prober)
-    if any(o == "failed" for o in replay):
-        return Finding("flaky", why=f"its worker's sequence replayed: {', '.join(replay)}")
     if first.workers > 1 and shared:
         return Finding(
             "parallel_unsafe",
@@ -157,6 +167,7 @@ def _brittle_or_random(
             "flaky",
             why=f"alone it fails with data seed {failed.data_seed} and passes with "
             f"{passed.data_seed}: its outcome follows the random data, not the order",
+            data_seed=failed.data_seed,
         )
     prefix = list(passed.prefix)
     if prober.outcome([*prefix, test], passed.data_seed, test) != "passed":

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from fixtures_lib.atomic import write_text_atomic
+from optikit.audit.classify import REST
 from optikit.config import OptikitConfig
 
 IGNORED_PARTS = ("/__pycache__", "/.pytest_cache")
@@ -62,13 +63,39 @@ class SideEffects:
             if writing and isinstance(path, str | bytes | os.PathLike):
                 cls._note(written, path)
         elif event in WRITE_EVENTS and args and isinstance(args[0], str | bytes | os.PathLike):
-            cls._note(written, args[0])
+            # a name relative to a directory handle (shutil.rmtree's unlinks) is not a name
+            # in the working directory; rmtree's own event already names the tree
+            relative_to_handle = any(isinstance(a, int) for a in args[1:])
+            if not relative_to_handle or os.path.isabs(os.fsdecode(args[0])):
+                cls._note(written, args[0])
 
     @classmethod
     def _note(cls, written: set[str], path: str | bytes | os.PathLike[Any]) -> None:
-        text = os.path.abspath(os.fsdecode(path))
+        text = os.fsdecode(path)
+        if not os.path.isabs(text):
+            cwd = working_directory()
+            if cwd.startswith(DELETED):  # nothing to resolve against; the cwd is the evidence
+                return
+            text = os.path.join(cwd, text)
+        text = os.path.normpath(text)
         if not text.startswith(cls.own) and not any(p in text for p in IGNORED_PARTS):
             written.add(text)
+
+
+DELETED = "<deleted"
+
+
+def working_directory() -> str:
+    """The cwd, or ``<deleted /tmp/xyz>`` when a test left the process in a directory since
+    removed (``os.getcwd()`` then raises; the recorder must not take the run down with it)."""
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        try:  # Linux still knows the name: "/tmp/xyz (deleted)"
+            gone = os.readlink("/proc/self/cwd").removesuffix(" (deleted)")
+        except OSError:
+            gone = "a removed directory"
+        return f"{DELETED} {gone}>"
 
 
 PLAIN = (dict, list, set, tuple, str, int, float, bool, type(None))
@@ -82,7 +109,7 @@ def module_state(root: str) -> dict[str, str]:
         if not path.startswith(root) or "site-packages" in path:
             continue
         for attribute, value in list(vars(module).items()):
-            if attribute.startswith("__") or not isinstance(value, PLAIN):
+            if attribute.startswith("__") or not isinstance(value, PLAIN) or value is sys.modules:
                 continue
             state[f"{name}.{attribute}"] = _short(value)
     return state
@@ -113,7 +140,7 @@ class EvidenceCollector:
             factory = getattr(item.config, "_tmp_path_factory", None)  # pytest's tmp_path source
             basetemp = (str(factory.getbasetemp()),) if factory is not None else ()
             SideEffects.own = (*basetemp, *self.own)
-        self.environ, self.cwd = current_environ(), os.getcwd()
+        self.environ, self.cwd = current_environ(), working_directory()
         self.state = module_state(self.root)
         SideEffects.current = set()
         if self.data_seed is not None:
@@ -156,8 +183,9 @@ def evidence(written: set[str], environ: dict[str, str], cwd: str) -> dict[str, 
         )
     if changed or removed:
         found["env"] = {**changed, **dict.fromkeys(removed)}
-    if os.getcwd() != cwd:
-        found["cwd"] = os.getcwd()
+    now_cwd = working_directory()
+    if now_cwd != cwd:
+        found["cwd"] = now_cwd
     return found
 
 
@@ -170,6 +198,9 @@ class SequenceLog:
         self.workers: dict[str, list[list[str]]] = {}
         self.outcomes: dict[str, str] = {}
         self.evidence: dict[str, dict[str, Any]] = {}
+        # One line as each test starts and ends, flushed: if the run is killed (a hung test,
+        # --max-time), the tests still running are the ones started and not ended.
+        self.running = running_path(path).open("w", encoding="utf-8", buffering=1)
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -180,6 +211,9 @@ class SequenceLog:
             nodeid = nodeid.rsplit("@", 1)[0]
         if report.when == "setup":
             self.workers.setdefault(worker, []).append([nodeid, "passed"])
+            self.running.write(f"+{nodeid}\n")
+        elif report.when == "teardown":
+            self.running.write(f"-{nodeid}\n")
         entry = self.workers.get(worker, [[nodeid, "passed"]])[-1]
         if report.failed:
             entry[1] = "failed"
@@ -190,12 +224,30 @@ class SequenceLog:
             self.evidence[nodeid] = found
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.running.close()
         data = {"workers": self.workers, "evidence": self.evidence, "exitstatus": int(exitstatus)}
         write_text_atomic(self.path, json.dumps(data), durable=False)
 
 
+def running_path(log: Path) -> Path:
+    return log.with_name(log.name + ".running")
+
+
+def still_running(log: Path) -> list[str]:
+    """The tests a killed run had started and not finished, from ``SequenceLog``'s lines."""
+    try:
+        lines = running_path(log).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    started = [line[1:] for line in lines if line.startswith("+")]
+    ended = {line[1:] for line in lines if line.startswith("-")}
+    return [nodeid for nodeid in started if nodeid not in ended]
+
+
 class FixedOrder:
-    """``--audit-order FILE``: run exactly these node ids, in this order, in one process."""
+    """``--audit-order FILE``: run exactly these node ids, in this order, in one process;
+    a line ``...`` stands for the rest of the collected tests, in the suite's own order
+    (so "these first, then the suite" needs no list of the suite)."""
 
     def __init__(self, path: Path) -> None:
         self.order = path.read_text(encoding="utf-8").split("\n")
@@ -205,15 +257,36 @@ class FixedOrder:
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
         by_id = {item.nodeid: item for item in items}
-        chosen = [by_id[nodeid] for nodeid in self.order if nodeid in by_id]
+        listed = set(self.order)
+        chosen: list[pytest.Item] = []
+        for nodeid in self.order:
+            if nodeid == REST:
+                chosen += [item for item in items if item.nodeid not in listed]
+            elif nodeid in by_id:
+                chosen.append(by_id[nodeid])
         kept = set(map(id, chosen))
         config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept])
         items[:] = chosen
 
 
+class Reseed:
+    """``--audit-data-seed N`` alone (a printed reproducer of a test whose outcome follows
+    its random data): reseed before every test, record nothing."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        reseed(self.seed)
+
+
 def register(config: pytest.Config, settings: OptikitConfig) -> None:
-    """Called by optikit's plugin when ``--audit-log`` is given."""
+    """Called by optikit's plugin when ``--audit-log`` or ``--audit-data-seed`` is given."""
     seed = config.getoption("audit_data_seed")
+    if not config.getoption("audit_log"):
+        config.pluginmanager.register(Reseed(seed), "optikit-audit-reseed")
+        return
     own = (str(settings.path(settings.cache.dir)), str(settings.root / ".optikit"))
     collector = EvidenceCollector(seed, config.rootpath, own)
     config.pluginmanager.register(collector, "optikit-audit-evidence")

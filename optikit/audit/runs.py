@@ -7,8 +7,12 @@ a crash, kept with its exit code and the tail of its output.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from optikit.audit.classify import REST
+from optikit.audit.recorder import still_running
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class RunResult:
     workers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
     crash: str | None = None
+    exitstatus: int | None = None
 
     def outcomes(self) -> dict[str, str]:
         return {nodeid: outcome for tests in self.workers.values() for nodeid, outcome in tests}
@@ -76,8 +84,9 @@ class Pytest:
         command += ["-n", str(spec.workers)] if spec.workers else ["-p", "no:xdist"]
         if order_file is not None:
             command += ["--audit-order", str(order_file)]
+        if order_file is not None and REST not in spec.sequence:
             command += sorted({nodeid.split("::")[0] for nodeid in spec.sequence})
-        else:
+        else:  # the whole suite, or these tests first (or last) and the rest of the suite
             command += list(self.paths)
         command += [f"--deselect={nodeid}" for nodeid in spec.deselect]
         return command + list(self.extra)
@@ -92,19 +101,78 @@ class Pytest:
             if spec.sequence:
                 order_file = Path(scratch) / "order.txt"
                 order_file.write_text("\n".join(spec.sequence), encoding="utf-8")
+            command = self.command(spec, log, order_file)
             try:
-                done = subprocess.run(
-                    self.command(spec, log, order_file),
-                    cwd=self.root,
-                    capture_output=True,
-                    text=True,
-                    timeout=None if math.isinf(remaining) else remaining,
-                )
-            except subprocess.TimeoutExpired:
-                raise TimeoutError from None
+                code, output = run_bounded(command, self.root, remaining)
+            except TimeoutError as stopped:
+                stopped.args = (still_running(log),)
+                raise
             if not log.exists():
-                tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
-                return RunResult(spec, crash=f"exit {done.returncode}: {' / '.join(tail)}")
+                return RunResult(spec, crash=f"exit {code}: {_tail(output)}")
             data = json.loads(log.read_text(encoding="utf-8"))
         workers = {w: [(t, o) for t, o in tests] for w, tests in data["workers"].items()}
-        return RunResult(spec, workers, data.get("evidence", {}))
+        result = RunResult(spec, workers, data.get("evidence", {}), exitstatus=code)
+        if code in BROKEN:  # pytest's own words: a collection error, a usage error, a crash
+            result.crash = f"exit {code}: {_tail(output)}"
+        return result
+
+    def reproduce(self, command: str) -> dict[str, str]:
+        """Run a printed reproducer exactly as printed (a shell command line, from the
+        project root, with this Python's directory first on PATH as an activated virtual
+        environment has it); optikit's recorder only watches, through PYTEST_ADDOPTS.
+        The outcomes of the tests it ran."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        with tempfile.TemporaryDirectory(prefix="optikit-reproduce-") as scratch:
+            log = Path(scratch) / "log.json"
+            addopts = f"{os.environ.get('PYTEST_ADDOPTS', '')} --audit-log={shlex.quote(str(log))}"
+            path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+            env = {**os.environ, "PYTEST_ADDOPTS": addopts.strip(), "PATH": path}
+            run_bounded(["/bin/sh", "-c", command], self.root, remaining, env)
+            if not log.exists():
+                return {}
+            data = json.loads(log.read_text(encoding="utf-8"))
+        return {t: o for tests in data["workers"].values() for t, o in tests}
+
+
+PYTHON = (
+    "python" if (Path(sys.executable).parent / "python").exists() else Path(sys.executable).name
+)
+"""How reproducers name this interpreter: ``python`` in a virtual environment."""
+
+BROKEN = frozenset({2, 3, 4})
+"""pytest's exit codes for interrupted (collection errors), internal error, usage error."""
+
+
+def _tail(output: str) -> str:
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("E ", "ERROR", "INTERNALERROR"))]
+    return " / ".join([*errors[:2], *lines[-2:]] if errors else lines[-3:])
+
+
+def run_bounded(
+    command: list[str], cwd: Path, seconds: float, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Run ``command``; kill it and everything it started (xdist's workers too) when
+    ``seconds`` run out (``TimeoutError``) or this process is interrupted."""
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        env=env,
+        start_new_session=True,  # its own process group, so the workers die with it
+    ) as process:
+        try:
+            output, _ = process.communicate(timeout=None if math.isinf(seconds) else seconds)
+        except BaseException as stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            if isinstance(stopped, subprocess.TimeoutExpired):
+                raise TimeoutError from None
+            raise
+        return process.returncode, output

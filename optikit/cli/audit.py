@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shlex
+import signal
 import time
+from collections import Counter
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
 
 from fixtures_lib.atomic import write_text_atomic
-from optikit.audit.auditor import AuditState, report, run_audit
+from optikit.audit.auditor import AuditState, Progress, Terminated, report, run_audit
 from optikit.audit.runs import Pytest
-from optikit.cli.support import MAX_COUNT, ProjectOption, console, worker_count
+from optikit.cli.support import MAX_COUNT, ProjectOption, console, errors, worker_count
 from optikit.config import load_config
 from optikit.errors import OptikitError
 
 
 class Format(str, Enum):
-    table = "table"
+    text = "text"
     markdown = "markdown"
 
 
 CLASSES = ("failing", "order_dependent", "parallel_unsafe", "flaky", "unclassified")
 FLAKES = frozenset({"flaky", "order_dependent", "parallel_unsafe", "unclassified"})
+SHOWN = 30  # findings listed in the text summary; the rest are in the report
 
 
 def parse_duration(text: str) -> float:
@@ -94,8 +99,18 @@ def audit_parallel(
     ] = Path(".optikit/audit.json"),
     output_format: Annotated[
         Format,
-        typer.Option("--format", help="table (rich tables) or markdown (for CI job summaries)."),
-    ] = Format.table,
+        typer.Option(
+            "--format", help="text (a summary, one line per finding) or markdown (all details)."
+        ),
+    ] = Format.text,
+    victim: Annotated[
+        str | None,
+        typer.Option(
+            help="Find what makes this one failing test fail (its node id), as "
+            "detect-test-pollution does; --runs then bounds the orders tried.",
+            show_default=False,
+        ),
+    ] = None,
     project: ProjectOption = Path("."),
 ) -> None:
     """Run the suite many times in random orders and in parallel; explain every failure."""
@@ -111,28 +126,7 @@ def audit_parallel(
     def save(state: AuditState) -> None:
         write_text_atomic(destination, json.dumps(report(state), indent=2) + "\n")
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("audit runs", total=total, status="")
-
-        def progress(event: str, state: AuditState) -> None:
-            failed = {t for r in state.results for t in r.failed()}
-            crashes = sum(r.crash is not None for r in state.results)
-            status = f"{len(failed)} tests failed so far, {crashes} crashed runs"
-            if event == "run":
-                bar.update(task, description="audit runs", completed=len(state.results))
-                bar.update(task, status=status)
-            else:
-                bar.update(
-                    task, description="explaining", status=f"{len(state.findings)} explained"
-                )
-
+    with _sigterm_stops(), _progress(total) as progress:
         state = run_audit(
             pytest,
             runs=total,
@@ -140,78 +134,152 @@ def audit_parallel(
             seed=seed,
             progress=progress,
             save=save,
+            victim=victim,
         )
     data = report(state)
-    if state.results and all(r.crash for r in state.results):
-        raise OptikitError(
-            f"pytest could not run the suite ({state.results[0].crash}); "
-            "fix that, then audit again",
-            config.root,
-        )
-    (render_markdown if output_format is Format.markdown else render_tables)(data)
-    console.print(f"Report: {escape(str(destination))}")
-    if state.stopped:
-        console.print(f"[yellow]Partial report: {escape(state.stopped)}.[/]")
+    (render_markdown if output_format is Format.markdown else render_text)(data)
+    if config.root.resolve() != Path.cwd().resolve():
+        say(f"Reproducers run from the project: cd {shlex.quote(str(config.root))}")
+    say(f"Report: {destination}")
     found = [t for t in data["tests"].values() if t["classification"] in FLAKES]
     if fail_on_flaky and found:
         raise typer.Exit(1)
 
 
-def render_tables(data: dict[str, Any]) -> None:
-    suite = data["suite"]
-    console.print(
-        f"{data['runs']} runs, {data['workers']} workers: {suite['runs_with_a_failure']} with a "
-        f"failure ({suite['fraction']:.0%})."
+def say(text: str) -> None:
+    """One line as it is: node ids and commands are never wrapped, cut or highlighted."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job) stops the audit like Ctrl-C: the report says partial."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Progress]:
+    """A live bar in a terminal; in a CI log (piped), one plain line per run and finding.
+    On stderr: stdout is the summary alone (``--format markdown >> $GITHUB_STEP_SUMMARY``)."""
+    started = time.monotonic()
+
+    def status(state: AuditState) -> str:
+        failed = {t for r in (*state.results, *state.targeted) for t in r.failed()}
+        return f"tests failed so far: {len(failed)}, explained: {len(state.findings)}"
+
+    if not errors.is_terminal:
+
+        def plain(event: str, state: AuditState) -> None:
+            elapsed = f"{time.monotonic() - started:.0f} s"
+            if event == "run":
+                line = f"run {len(state.results)}/{total} done ({elapsed}): {status(state)}"
+            else:
+                nodeid, finding = list(state.findings.items())[-1]
+                line = f"explained ({elapsed}): {finding.classification} {nodeid}"
+            errors.print(line, markup=False, highlight=False, soft_wrap=True)
+
+        yield plain
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
     )
-    for crash in data["crashes"]:
-        console.print(
-            f"[yellow]1 crashed run[/] (order seed {crash['seed']}): {escape(crash['why'])}",
-            highlight=False,
-        )
-    for name in CLASSES:
-        rows = {k: v for k, v in data["tests"].items() if v["classification"] == name}
-        if not rows:
-            continue
-        table = Table(title=name.replace("_", " "), title_justify="left", show_lines=True)
-        for column in ("test", "failed", "why / evidence", "reproduce"):
-            table.add_column(column, overflow="fold")
-        for nodeid, test in rows.items():
-            low, high = test["failure_rate_95"]
-            why = "; ".join([test["why"], *test["evidence"]]).strip("; ")
-            table.add_row(
-                escape(nodeid),
-                f"{test['failures']}/{test['runs']} ({low:.0%}-{high:.0%})",
-                escape(why),
-                escape(test["reproduce"]),
-            )
-        console.print(table)
-    if not any(t["failures"] or t["classification"] != "stable" for t in data["tests"].values()):
-        bound = suite["clean_run_bound_95"]
+    with RichProgress(*columns, console=errors, transient=True) as bar:
+        task = bar.add_task("audit runs", total=total, status="")
+
+        def live(event: str, state: AuditState) -> None:
+            description = "audit runs" if event == "run" else "explaining"
+            bar.update(task, description=description, completed=len(state.results))
+            bar.update(task, status=status(state))
+
+        yield live
+
+
+def verdict(data: dict[str, Any]) -> str:
+    """The first line: what the audit found, before any detail."""
+    counts = Counter(t["classification"] for t in data["tests"].values())
+    found = [f"{counts[name]} {name.replace('_', '-')}" for name in CLASSES if counts[name]]
+    where = f"{data['runs']} runs, -n {data['workers']}"
+    if data["victim"]:
+        where = f"--victim, orders tried: {data['orders_tried']}"
+    seconds = sum(data["seconds"].values())
+    if found:
+        line = f"FOUND: {', '.join(found)} ({where}, {seconds:.0f} s)"
+    elif data["victim"]:
+        line = f"PASSED: {data['victim']} did not fail ({where}, {seconds:.0f} s)"
+    elif data["runs"] == 0:
+        line = f"NOTHING KNOWN: no run of the suite finished ({seconds:.0f} s)"
+    else:
+        bound = data["suite"]["clean_run_bound_95"]
         clean = data["runs"] - len(data["crashes"])
-        console.print(
-            f"No failures: {clean} clean runs put the per-run flake rate below {bound:.1%} "
-            "(95% confidence)."
+        line = (
+            f"CLEAN: no test failed ({where}, {seconds:.0f} s); {clean} clean runs put the "
+            f"per-run flake rate below {bound:.1%} (95% confidence)"
         )
+    return line + (f" [partial: {data['stopped']}]" if data["partial"] else "")
+
+
+def culprit(test: dict[str, Any]) -> str:
+    if test["classification"] == "parallel_unsafe" and test["polluters"]:
+        return "races with " + ", ".join(test["polluters"])
+    if test["classification"] == "flaky":
+        return str(test["why"])
+    if test["polluters"]:
+        return "fails after " + " + ".join(test["polluters"])
+    if test["state_setters"]:
+        return "passes only after " + " + ".join(test["state_setters"])
+    return str(test["why"])
+
+
+def findings(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    order = {name: index for index, name in enumerate(CLASSES)}
+    found = [(k, v) for k, v in data["tests"].items() if v["classification"] in order]
+    return sorted(found, key=lambda item: (order[item[1]["classification"]], item[0]))
+
+
+def render_text(data: dict[str, Any]) -> None:
+    say(verdict(data))
+    listed = findings(data)
+    for nodeid, test in listed[:SHOWN]:
+        say(f"  {test['classification']:<16} {nodeid}  {culprit(test)}")
+        if test["reproduce"]:
+            rate = f"failed {test['reproduced']}" if test["reproduced"] else "not run"
+            say(f"      reproduce ({rate}): {test['reproduce']}")
+    if len(listed) > SHOWN:
+        say(f"  ... and {len(listed) - SHOWN} more: --format markdown, or the report")
+    for crash in data["crashes"]:
+        say(f"crashed run (order seed {crash['seed']}): {crash['why']}")
+    phases = ", ".join(
+        f"{name.replace('_', ' ')} {sec:.1f} s" for name, sec in data["seconds"].items()
+    )
+    say(f"Time: {phases}; {data['probes']} probes.")
 
 
 def render_markdown(data: dict[str, Any]) -> None:
-    suite = data["suite"]
     lines = [
         "## optikit audit-parallel",
         "",
-        f"{data['runs']} runs, {data['workers']} workers; runs with a failure: "
-        f"{suite['runs_with_a_failure']} ({suite['fraction']:.0%}).",
+        f"**{verdict(data)}**",
         "",
-        "| test | class | failed | why | reproduce |",
+        "| test | class | failed in runs | why / evidence | reproduce (failed / tries) |",
         "|---|---|---|---|---|",
     ]
-    for nodeid, test in data["tests"].items():
-        if test["classification"] == "stable":
-            continue
-        why = "; ".join([test["why"], *test["evidence"]]).strip("; ").replace("|", "\\|")
+    for nodeid, test in findings(data):
+        why = "; ".join([culprit(test), *test["evidence"]]).strip("; ").replace("|", "\\|")
         lines.append(
             f"| `{nodeid}` | {test['classification']} | {test['failures']}/{test['runs']} | "
-            f"{why} | `{test['reproduce']}` |"
+            f"{why} | `{test['reproduce']}` ({test['reproduced'] or 'not run'}) |"
         )
     print("\n".join(lines))
 

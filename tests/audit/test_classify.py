@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
-from optikit.audit.classify import Observation, Prober, classify, ddmin
+from optikit.audit.auditor import AuditState, _reproduce
+from optikit.audit.classify import REST, Finding, Observation, Prober, classify, ddmin
+from optikit.audit.runs import Pytest
 from optikit.audit.stats import clean_bound, wilson
 
 VICTIM = "t::victim"
 
 
 def suite_probe(
-    fails: Callable[[list[str], int], bool],
+    fails: Callable[[list[str], int], bool], suite: Sequence[str] = ()
 ) -> Callable[[Sequence[str], int], dict[str, str]]:
-    """A probe whose victim fails when ``fails(tests before it, data seed)``; others pass."""
+    """A probe whose victim fails when ``fails(tests before it, data seed)``; others pass.
+    ``...`` in a sequence stands for the rest of ``suite``, as in real probes."""
 
     def probe(sequence: Sequence[str], seed: int) -> dict[str, str]:
+        rest = [t for t in suite if t not in sequence]
+        sequence = [t for item in sequence for t in (rest if item == REST else [item])]
         outcomes = dict.fromkeys(sequence, "passed")
         if VICTIM in sequence:
             before = list(sequence[: list(sequence).index(VICTIM)])
@@ -110,10 +116,40 @@ def test_random_data_is_flaky_not_order_dependent() -> None:
     assert "random data" in finding.why
 
 
-def test_different_outcomes_alone_is_flaky() -> None:
-    outcomes = iter(["failed", "passed", "failed"] * 5)
-    prober = Prober(lambda sequence, seed: {VICTIM: next(outcomes)})
-    assert classify(VICTIM, [seen("failed")], prober, shared=False).classification == "flaky"
+def test_a_brittle_test_that_never_passed_gets_its_setter_from_the_rest_of_the_suite() -> None:
+    """Failing in run 0 and alone is not enough to call it failing: after the rest of the
+    suite it passes, so it is brittle, and the setter is found in that sequence."""
+    suite = [*PREFIX[:5], "t::setup", *PREFIX[5:], VICTIM]
+    prober = Prober(suite_probe(lambda before, seed: "t::setup" not in before, suite))
+    finding = classify(VICTIM, [seen("failed", PREFIX[:3])], prober, shared=False)
+    assert (finding.classification, finding.state_setters) == ("order_dependent", ["t::setup"])
+
+
+class Reproducing(Pytest):
+    """A project whose reproducers fail on the turns listed."""
+
+    def __init__(self, failing_turns: set[int]) -> None:
+        super().__init__(root=Path("."))
+        object.__setattr__(self, "turns", iter(range(100)))
+        object.__setattr__(self, "failing_turns", failing_turns)
+
+    def reproduce(self, command: str) -> dict[str, str]:
+        turn = next(self.turns)  # type: ignore[attr-defined]
+        return {VICTIM: "failed" if turn in self.failing_turns else "passed"}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("failing_turns", "expected", "rate"),
+    [({0, 1, 2}, "order_dependent", (3, 3)), ({0, 2}, "flaky", (2, 3))],
+)
+def test_a_finding_whose_reproducer_does_not_always_fail_is_flaky(
+    failing_turns: set[int], expected: str, rate: tuple[int, int]
+) -> None:
+    state = AuditState(workers=2)
+    state.findings[VICTIM] = Finding("order_dependent", polluters=["t::p"], why="fails after t::p")
+    _reproduce(Reproducing(failing_turns), state)
+    assert state.findings[VICTIM].classification == expected
+    assert list(state.reproduced.values()) == [rate]
 
 
 @pytest.mark.parametrize(("shared", "expected"), [(True, "parallel_unsafe"), (False, "flaky")])
@@ -123,12 +159,12 @@ def test_fails_only_beside_other_workers(shared: bool, expected: str) -> None:
     assert finding.classification == expected
 
 
-def test_prober_runs_each_sequence_once_unless_asked_fresh() -> None:
+def test_prober_runs_each_sequence_once() -> None:
     prober = Prober(suite_probe(lambda before, seed: False))
     prober.outcome(["t::a", VICTIM], 1, VICTIM)
     prober.outcome(["t::a", VICTIM], 1, VICTIM)
-    prober.repeated([VICTIM], 1, VICTIM)
-    assert prober.count == 4
+    prober.outcome([VICTIM], 1, VICTIM)
+    assert prober.count == 2
 
 
 def test_wilson_interval_and_the_bound_clean_runs_support() -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from optikit.audit.recorder import still_running
+
 SUITE = textwrap.dedent("""\
     import os
     import random
@@ -139,3 +141,50 @@ def test_shuffle_orders_modules_then_classes_then_tests(pytester: pytest.Pyteste
     assert len(runs) == len(set(runs))  # each class's tests run together
     parallel = order("-n", "2", "--audit-shuffle=1")  # the workers agree on the order
     assert sorted(parallel) == sorted(plain)
+
+
+def test_a_removed_tree_is_one_path_and_names_no_file_in_the_cwd(pytester: pytest.Pytester) -> None:
+    """shutil.rmtree unlinks through a directory handle: those names are relative to the
+    tree, not to the working directory, and must not be reported as files there."""
+    pytester.makepyfile(
+        test_trees="import shutil\nfrom pathlib import Path\nfrom sys import modules\n\n"
+        "def test_removes_a_tree():\n"
+        "    tree = Path(__file__).with_name('tree')\n"
+        "    (tree / 'inner').mkdir(parents=True)\n"
+        "    (tree / 'inner' / 'leaf.txt').write_text('x')\n"
+        "    shutil.rmtree(tree)\n"
+    )
+    log = pytester.path / "log.json"
+    pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:xdist", "--audit-log", str(log))
+    found = json.loads(log.read_text())["evidence"]["test_trees.py::test_removes_a_tree"]
+    tree = str(pytester.path / "tree")
+    assert found["files"] == [str(pytester.path / "tree" / "inner" / "leaf.txt")]
+    assert all(path.startswith(tree) for path in found["files"])
+    assert "state" not in found  # `modules` (sys.modules itself) is not the project's state
+
+
+def test_rest_of_the_suite_in_an_order_file(pytester: pytest.Pytester) -> None:
+    """`...` stands for every test not listed, in the suite's own order."""
+    order = pytester.path / "order.txt"
+    order.write_text("test_audited.py::test_fails\n...\ntest_audited.py::test_leaks")
+    data = run(
+        pytester, "-p", "no:xdist", "--audit-order", str(order), f"--rootdir={pytester.path}"
+    )
+    assert [t for t, _ in data["workers"]["main"]] == [
+        "test_audited.py::test_fails",
+        "test_audited.py::test_writes",
+        "test_audited.py::test_draws",
+        "test_audited.py::test_leaks",
+    ]
+
+
+def test_the_tests_still_running_when_a_run_is_killed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_hang="import os\nimport signal\n\n"
+        "def test_fine():\n    pass\n\n"
+        "def test_killed():\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    log = pytester.path / "log.json"
+    pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:xdist", "--audit-log", str(log))
+    assert not log.exists()  # killed before the end
+    assert still_running(log) == ["test_hang.py::test_killed"]
