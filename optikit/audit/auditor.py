@@ -249,8 +249,9 @@ def _follow_evidence(pytest: Pytest, state: AuditState, seed: int, followed: set
     """Targeted runs where the evidence points, which random orders reach only by luck;
     each lead is followed once (``followed``). Every test that leaked state runs first, in
     one process, before the rest of the suite in its own order (one run however many
-    leaked: delta debugging then names the one that matters); the tests that wrote one
-    file run side by side on two workers."""
+    leaked: delta debugging then names the one that matters), and once more after it (a
+    brittle test that needs their state fails there); the tests that wrote one file run
+    side by side on two workers."""
     evidence = state.evidence()
     leakers = [
         nodeid
@@ -260,6 +261,8 @@ def _follow_evidence(pytest: Pytest, state: AuditState, seed: int, followed: set
     if leakers:
         followed.update(leakers)
         state.targeted.append(pytest.run(RunSpec(None, seed, 0, (*leakers, REST))))
+        # and last: a brittle test that needs a leaker's state first fails before them
+        state.targeted.append(pytest.run(RunSpec(None, seed, 0, (REST, *leakers))))
     groups = {
         tuple(sorted(set(t))[:MAX_RACERS])
         for t in file_writers(evidence).values()

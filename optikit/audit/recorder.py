@@ -101,9 +101,28 @@ def working_directory() -> str:
 PLAIN = (dict, list, set, tuple, str, int, float, bool, type(None))
 
 
+def logging_state() -> dict[str, str]:
+    """The standard library's logging configuration, a global that suites often leave
+    changed (``logging.basicConfig(force=True)``, a level, a handler); pytest's own capture
+    handlers come and go around every test and are not counted."""
+    logging = sys.modules.get("logging")
+    if logging is None:
+        return {}
+    root = logging.root
+    handlers = [
+        type(h).__name__ for h in root.handlers if not type(h).__module__.startswith("_pytest")
+    ]
+    return {
+        "logging.root.level": logging.getLevelName(root.level),
+        "logging.root.handlers": repr(handlers),
+        "logging.disable": logging.getLevelName(root.manager.disable),
+    }
+
+
 def module_state(root: str) -> dict[str, str]:
-    """A short text of each plain module-level value in the project's own modules."""
-    state: dict[str, str] = {}
+    """A short text of each plain module-level value in the project's own modules, and the
+    logging configuration."""
+    state: dict[str, str] = logging_state()
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None) or ""
         if not path.startswith(root) or "site-packages" in path:

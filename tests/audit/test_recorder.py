@@ -188,3 +188,20 @@ def test_the_tests_still_running_when_a_run_is_killed(pytester: pytest.Pytester)
     pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:xdist", "--audit-log", str(log))
     assert not log.exists()  # killed before the end
     assert still_running(log) == ["test_hang.py::test_killed"]
+
+
+def test_a_changed_logging_configuration_is_evidence(pytester: pytest.Pytester) -> None:
+    """logging.basicConfig(force=True) in one test silences a caplog test later; pytest's
+    own capture handlers, attached around every test, are not a change."""
+    pytester.makepyfile(
+        test_logs="import logging\n\n"
+        "def test_configures():\n    logging.basicConfig(level=45, force=True)\n\n"
+        "def test_logs(caplog):\n    logging.getLogger('x').error('seen')\n"
+    )
+    log = pytester.path / "log.json"
+    pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:xdist", "--audit-log", str(log))
+    evidence = json.loads(log.read_text())["evidence"]
+    state = evidence["test_logs.py::test_configures"]["state"]
+    assert state["logging.root.level"] == "Level 45"
+    assert state["logging.root.handlers"] == "['StreamHandler']"
+    assert "test_logs.py::test_logs" not in evidence
