@@ -4,9 +4,11 @@
    against N plain ``pytest -p randomly -n 2`` runs of the same suite, in alternating pairs;
    the audit's run phase (its ``seconds.runs``) against the plain runs' wall time.
    Target: at most 10% more. The culprit searches are reported separately (none here).
-2. Detection: the planted suite of ``tests/planted_suite`` audited with ``--runs N -n 2``:
-   each planted case against its expected class and culprit, and how often the random-order
-   runs alone saw each planted failure.
+2. Detection and time: the planted suite of ``tests/planted_suite`` plus quick tests up to
+   about 100 (a suite that runs in about a second), audited with ``--runs N -n 2``: each
+   planted case against its expected class and culprit, every printed reproducer's rate, and
+   the audit's wall time against N plain ``pytest -n 2`` runs of the same suite (target:
+   under 2 minutes for 20 runs, culprits and reproducers included).
 
     python benchmarks/audit_parallel.py [--runs 20] [--pairs 2] [--tests 200]
 """
@@ -84,28 +86,42 @@ def overhead(runs: int, pairs: int, tests: int) -> None:
             )
 
 
-def detection(runs: int) -> None:
+def detection(runs: int, size: int = 100) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         project = Path(scratch) / "planted"
         shutil.copytree(PLANTED, project)
         (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+        quick = size - 16  # the planted suite has 16 tests
+        body = "def test_quick_{0}():\n    assert str({0}).isdigit()\n\n"
+        (project / "test_quick.py").write_text("".join(map(body.format, range(quick))))
+        started = time.perf_counter()
+        for _ in range(runs):
+            subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"],
+                cwd=project,
+                capture_output=True,
+                check=False,
+            )
+        plain = time.perf_counter() - started
+        (project / "every_other.count").unlink(missing_ok=True)
         started = time.perf_counter()
         report = audit(project, runs)
         wall = time.perf_counter() - started
+        phases = ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items())
         print(
-            f"2. detection: planted suite, {runs} runs, -n 2: {wall:.0f} s, "
+            f"2. detection: planted suite + {quick} quick tests, {runs} runs, -n 2: {wall:.0f} s "
+            f"({wall / plain:.1f}x {runs} plain runs' {plain:.0f} s; {phases}), "
             f"{report['probes']} probes"
         )
         right = 0
         for nodeid, (kind, polluters, setters) in EXPECTED.items():
-            test = report["tests"][nodeid]
-            ok = (test["classification"], sorted(test["polluters"]), test["state_setters"]) == (
-                kind, sorted(polluters), setters,
-            )  # fmt: skip
+            test = report["tests"].get(nodeid, {"classification": "stable"})
+            culprits = sorted(test.get("polluters", [])), test.get("state_setters", [])
+            ok = (test["classification"], *culprits) == (kind, sorted(polluters), setters)
             right += ok
             print(
                 f"   {'ok ' if ok else 'BAD'} {nodeid}: {test['classification']} "
-                f"(failed in {test['failures']}/{test['runs']} audit runs)"
+                f"(reproducer failed {test.get('reproduced') or '-'})"
             )
         false = [
             n
@@ -122,7 +138,7 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=200)
     options = parser.parse_args()
     overhead(options.runs, options.pairs, options.tests)
-    detection(10)
+    detection(options.runs)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ class Prober:
         self._probe = probe
         self._seen: dict[tuple[tuple[str, ...], int], dict[str, str]] = {}
         self.count = 0
+        self.groups: list[list[str]] = []  # polluter groups found so far, for other victims
 
     def ran(self, sequence: Sequence[str], seed: int) -> dict[str, str]:
         key = (tuple(sequence), seed)
@@ -141,8 +142,11 @@ def _victim(test: str, failed: list[Observation], prober: Prober) -> Finding:
         while remaining and len(groups) < MAX_GROUPS:
             if prober.outcome([*remaining, test], seed, test) != "failed":
                 break
-            group = ddmin(remaining, partial(_fails_after, prober, test, seed))
+            group = _known_group(prober, test, seed, remaining) or ddmin(
+                remaining, partial(_fails_after, prober, test, seed)
+            )
             groups.append(group)
+            prober.groups.append(group)
             remaining = [t for t in remaining if t not in group]
     polluters = [t for group in groups for t in group]
     kinds = ", ".join(" + ".join(g) if len(g) > 1 else g[0] for g in groups)
@@ -152,6 +156,20 @@ def _victim(test: str, failed: list[Observation], prober: Prober) -> Finding:
         groups=groups,
         why=f"passes alone, fails after: {kinds}" if groups else "passes alone",
     )
+
+
+def _known_group(prober: Prober, test: str, seed: int, prefix: list[str]) -> list[str] | None:
+    """A polluter group already found for another victim, if it is in this prefix and makes
+    this test fail too: one polluter often has many victims, and a probe or two then do what
+    a delta debugging search would (a group of several is checked 1-minimal for this test)."""
+    for known in dict.fromkeys(map(tuple, prober.groups)):
+        group = [t for t in prefix if t in known]  # in this prefix's order
+        if len(group) < len(known) or not _fails_after(prober, test, seed, group):
+            continue
+        smaller = ([t for t in group if t != left] for left in group)
+        if len(group) == 1 or not any(_fails_after(prober, test, seed, s) for s in smaller):
+            return group
+    return None
 
 
 def _fails_after(prober: Prober, test: str, seed: int, sequence: list[str]) -> bool:

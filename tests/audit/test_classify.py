@@ -173,3 +173,16 @@ def test_wilson_interval_and_the_bound_clean_runs_support() -> None:
     assert wilson(0, 100)[0] == 0.0
     assert clean_bound(100) < 0.03
     assert clean_bound(100) == pytest.approx(0.0295, abs=1e-4)
+
+
+def test_a_polluter_found_for_one_victim_is_tried_first_for_the_next() -> None:
+    """One polluter, many victims (humanize: 25 tests after one `__file__` deletion): the
+    second victim costs a probe or two, not a second delta debugging search."""
+    prober = Prober(suite_probe(lambda before, seed: "t::other7" in before))
+    first = classify(VICTIM, [seen("failed", PREFIX)], prober, shared=False)
+    searched = prober.count
+    again = Prober(suite_probe(lambda before, seed: "t::other7" in before))
+    again.groups = [["t::other7"]]
+    second = classify(VICTIM, [seen("failed", PREFIX)], again, shared=False)
+    assert first.polluters == second.polluters == ["t::other7"]
+    assert again.count <= 4 < searched
