@@ -12,9 +12,11 @@ an audit stopped by --max-time, Ctrl-C or a crash keeps what it had.
 
 from __future__ import annotations
 
+import os
 import shlex
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
@@ -294,6 +296,8 @@ def _explain_victim(
                     "`pytest --collect-only -q` prints it"
                 )
         state.targeted.append(result)
+        ran = list(result.outcomes())
+        prober.remember(ran[: ran.index(victim) + 1], seed, result.outcomes())
         if victim in result.failed():
             _classify(state, prober, lambda event, state: None, only=victim)
             return
@@ -302,9 +306,11 @@ def _explain_victim(
 def _classify(
     state: AuditState, prober: Prober, progress: Progress, only: str | None = None
 ) -> None:
+    writers = file_writers(state.evidence())
+    prober.side_by_side = 1 if writers else min(os.cpu_count() or 1, 2)
     # Only files cross processes: environment and module state stay inside one worker.
     partners: dict[str, set[str]] = {}
-    for tests in file_writers(state.evidence()).values():
+    for tests in writers.values():
         for test in tests:
             partners.setdefault(test, set()).update(t for t in tests if t != test)
     for nodeid, seen in sorted(state.observations().items()):
@@ -355,6 +361,7 @@ def _reproduce(pytest: Pytest, state: AuditState) -> None:
     """Run every reproducer the report will print, exactly as printed, and keep how often
     it showed the failure (a race runs more often: it loses only sometimes). A failing or
     order-dependent test whose reproducer does not fail every time is flaky after all."""
+    writers = {t for tests in file_writers(state.evidence()).values() for t in tests}
     for nodeid, finding in sorted(state.findings.items()):
         command = reproducer(nodeid, finding, pytest.extra)
         if command in state.reproduced:
@@ -362,10 +369,12 @@ def _reproduce(pytest: Pytest, state: AuditState) -> None:
         race = finding.classification == "parallel_unsafe"
         watched = {nodeid, *finding.polluters} if race else {nodeid}
         tries = TRIES.get(finding.classification, 3)
-        failures = 0
-        for _ in range(tries):
-            outcomes = pytest.reproduce(command)
-            failures += any(outcomes.get(t) == "failed" for t in watched)
+        # Its tries side by side when no test in it writes a file another could see: each
+        # is its own process, so only files could make them interfere.
+        alone = race or bool(writers & {nodeid, *_culprits(finding)})
+        with ThreadPoolExecutor(max_workers=1 if alone else os.cpu_count() or 1) as pool:
+            runs = list(pool.map(pytest.reproduce, [command] * tries))
+        failures = sum(any(outcomes.get(t) == "failed" for t in watched) for outcomes in runs)
         state.reproduced[command] = (failures, tries)
         if finding.classification in CONSISTENT and failures < tries:
             finding.why = f"{finding.why}; but its reproducer failed only {failures}/{tries}"

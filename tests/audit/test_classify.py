@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from optikit.audit.auditor import AuditState, _reproduce
-from optikit.audit.classify import REST, Finding, Observation, Prober, classify, ddmin
+from optikit.audit.classify import (
+    REST,
+    Finding,
+    Observation,
+    Prober,
+    bisect_one,
+    classify,
+    ddmin,
+)
 from optikit.audit.runs import Pytest
 from optikit.audit.stats import clean_bound, wilson
 
@@ -59,7 +67,7 @@ def test_ddmin_keeps_a_whole_chain_in_order() -> None:
 
 
 def test_a_cleaner_is_never_named_a_polluter() -> None:
-    """p1 pollutes, c cleans what p1 left, p2 pollutes again: in this run it is p2's fault."""
+    """p1 pollutes, c cleans what p1 left, p2 pollutes again: both polluters, never c."""
 
     def pollutes(before: list[str], seed: int) -> bool:
         dirty = False
@@ -70,7 +78,7 @@ def test_a_cleaner_is_never_named_a_polluter() -> None:
     prober = Prober(suite_probe(pollutes))
     finding = classify(VICTIM, [seen("failed", ["t::p1", "t::c", "t::p2"])], prober, shared=False)
     assert finding.classification == "order_dependent"
-    assert finding.polluters == ["t::p2"]
+    assert finding.groups == [["t::p1"], ["t::p2"]]
 
 
 def test_two_polluters_are_both_found_across_runs() -> None:
@@ -186,3 +194,24 @@ def test_a_polluter_found_for_one_victim_is_tried_first_for_the_next() -> None:
     second = classify(VICTIM, [seen("failed", PREFIX)], again, shared=False)
     assert first.polluters == second.polluters == ["t::other7"]
     assert again.count <= 4 < searched
+
+
+def test_bisection_finds_one_polluter_in_log_n_probes_and_defers_chains_to_ddmin() -> None:
+    items = [f"t::{i}" for i in range(64)]
+    calls: list[list[str]] = []
+
+    def single(subset: list[str]) -> bool:
+        calls.append(subset)
+        return "t::41" in subset
+
+    assert bisect_one(items, single) == ["t::41"]
+    assert len(calls) == 7  # log2(64) halvings and the check of the one left
+    assert bisect_one(items, lambda s: {"t::3", "t::50"} <= set(s)) is None  # a chain
+
+
+def test_probes_side_by_side_halve_the_bisection_steps() -> None:
+    items = [f"t::{i}" for i in range(64)]
+    steps: list[list[list[str]]] = []
+    assert bisect_one(items, lambda s: "t::41" in s, ahead=steps.append) == ["t::41"]
+    assert len(steps) == 3  # 64 -> 16 -> 4 -> 1, two quarters tried at once in each step
+    assert all(len(pair) == 2 for pair in steps)
