@@ -76,14 +76,17 @@ class Pytest:
         # line, the order file's included, and the node ids would change.
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
         command += [f"--rootdir={self.root}"]
-        command += ["--audit-log", str(log), "--audit-data-seed", str(spec.data_seed)]
+        # Option values joined with "=": pytest takes a separate token that names an
+        # existing file for a path when it looks for the config file, and with the order
+        # file in /tmp it found none (aiohttp: its addopts, -m "not dev_mode", were lost).
+        command += [f"--audit-log={log}", f"--audit-data-seed={spec.data_seed}"]
         # the suite's own pytest-randomly, if it has one, would shuffle and reseed over ours
         command += ["-p", "no:randomly"]
         if spec.order_seed is not None:
             command += [f"--audit-shuffle={spec.order_seed}"]
         command += ["-n", str(spec.workers)] if spec.workers else ["-p", "no:xdist"]
         if order_file is not None:
-            command += ["--audit-order", str(order_file)]
+            command += [f"--audit-order={order_file}"]
         if order_file is not None and REST not in spec.sequence:
             command += sorted({nodeid.split("::")[0] for nodeid in spec.sequence})
         else:  # the whole suite, or these tests first (or last) and the rest of the suite

@@ -248,16 +248,33 @@ def findings(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return sorted(found, key=lambda item: (order[item[1]["classification"]], item[0]))
 
 
+def plural(text: str) -> str:
+    return text.replace("fails after", "fail after", 1).replace("passes only", "pass only", 1)
+
+
 def render_text(data: dict[str, Any]) -> None:
+    """The verdict, then one entry per culprit: the victims of one polluter (puppetboard:
+    20 tests after one) share a line, with the first one's reproducer."""
     say(verdict(data))
-    listed = findings(data)
-    for nodeid, test in listed[:SHOWN]:
-        say(f"  {test['classification']:<16} {nodeid}  {culprit(test)}")
+    groups: dict[tuple[str, str], list[str]] = {}
+    for nodeid, test in findings(data):
+        shared = test["classification"] == "order_dependent"
+        key = (test["classification"], culprit(test) if shared else nodeid)
+        groups.setdefault(key, []).append(nodeid)
+    for (classification, _), victims in list(groups.items())[:SHOWN]:
+        test = data["tests"][victims[0]]
+        if len(victims) == 1:
+            say(f"  {classification:<16} {victims[0]}  {culprit(test)}")
+        else:
+            say(
+                f"  {classification:<16} {len(victims)} tests {plural(culprit(test))}: "
+                f"{victims[0]} and {len(victims) - 1} more (--format markdown lists them)"
+            )
         if test["reproduce"]:
             rate = f"failed {test['reproduced']}" if test["reproduced"] else "not run"
             say(f"      reproduce ({rate}): {test['reproduce']}")
-    if len(listed) > SHOWN:
-        say(f"  ... and {len(listed) - SHOWN} more: --format markdown, or the report")
+    if len(groups) > SHOWN:
+        say(f"  ... and {len(groups) - SHOWN} more: --format markdown, or the report")
     for crash in data["crashes"]:
         say(f"crashed run (order seed {crash['seed']}): {crash['why']}")
     phases = ", ".join(
