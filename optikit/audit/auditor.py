@@ -318,7 +318,13 @@ def _classify(
     for tests in writers.values():
         for test in tests:
             partners.setdefault(test, set()).update(t for t in tests if t != test)
-    for nodeid, seen in sorted(state.observations().items()):
+    observed = state.observations()
+    prober.last = sorted(
+        nodeid
+        for nodeid, seen in observed.items()
+        if nodeid not in state.findings and all(o.outcome == "failed" for o in seen)
+    )
+    for nodeid, seen in sorted(observed.items()):
         if not any(o.outcome == "failed" for o in seen) or nodeid in state.findings:
             continue
         if only is not None and nodeid != only:

@@ -215,3 +215,19 @@ def test_probes_side_by_side_halve_the_bisection_steps() -> None:
     assert bisect_one(items, lambda s: "t::41" in s, ahead=steps.append) == ["t::41"]
     assert len(steps) == 3  # 64 -> 16 -> 4 -> 1, two quarters tried at once in each step
     assert all(len(pair) == 2 for pair in steps)
+
+
+def test_the_tests_that_never_passed_share_one_run_after_the_rest_of_the_suite() -> None:
+    runs: list[Sequence[str]] = []
+
+    def probe(sequence: Sequence[str], seed: int) -> dict[str, str]:
+        runs.append(sequence)
+        return dict.fromkeys(
+            [*PREFIX, *sequence[1:]] if sequence[0] == REST else sequence, "failed"
+        )
+
+    prober = Prober(probe)
+    prober.last = ["t::a", "t::b", "t::c"]
+    for test in prober.last:
+        assert classify(test, [seen("failed")], prober, shared=False).classification == "failing"
+    assert [s for s in runs if REST in s] == [[REST, "t::a", "t::b", "t::c"]]
