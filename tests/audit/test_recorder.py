@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,6 +43,14 @@ def run(pytester: pytest.Pytester, *args: str) -> dict[str, Any]:
     pytester.runpytest_subprocess("-p", "no:randomly", "--audit-log", str(log), *args)
     data: dict[str, Any] = json.loads(log.read_text())
     return data
+
+
+def logged(pytester: pytest.Pytester, **modules: str) -> Path:
+    """These test modules, run in one process with the recorder; the log's path."""
+    pytester.makepyfile(**modules)
+    log = pytester.path / "log.json"
+    pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:xdist", "--audit-log", str(log))
+    return log
 
 
 def test_each_worker_sequence_and_outcome_under_xdist(pytester: pytest.Pytester) -> None:
@@ -146,16 +155,15 @@ def test_shuffle_orders_modules_then_classes_then_tests(pytester: pytest.Pyteste
 def test_a_removed_tree_is_one_path_and_names_no_file_in_the_cwd(pytester: pytest.Pytester) -> None:
     """shutil.rmtree unlinks through a directory handle: those names are relative to the
     tree, not to the working directory, and must not be reported as files there."""
-    pytester.makepyfile(
+    log = logged(
+        pytester,
         test_trees="import shutil\nfrom pathlib import Path\nfrom sys import modules\n\n"
         "def test_removes_a_tree():\n"
         "    tree = Path(__file__).with_name('tree')\n"
         "    (tree / 'inner').mkdir(parents=True)\n"
         "    (tree / 'inner' / 'leaf.txt').write_text('x')\n"
-        "    shutil.rmtree(tree)\n"
+        "    shutil.rmtree(tree)\n",
     )
-    log = pytester.path / "log.json"
-    pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:xdist", "--audit-log", str(log))
     found = json.loads(log.read_text())["evidence"]["test_trees.py::test_removes_a_tree"]
     tree = str(pytester.path / "tree")
     assert found["files"] == [str(pytester.path / "tree" / "inner" / "leaf.txt")]
@@ -179,13 +187,12 @@ def test_rest_of_the_suite_in_an_order_file(pytester: pytest.Pytester) -> None:
 
 
 def test_the_tests_still_running_when_a_run_is_killed(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
+    log = logged(
+        pytester,
         test_hang="import os\nimport signal\n\n"
         "def test_fine():\n    pass\n\n"
-        "def test_killed():\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "def test_killed():\n    os.kill(os.getpid(), signal.SIGKILL)\n",
     )
-    log = pytester.path / "log.json"
-    pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:xdist", "--audit-log", str(log))
     assert not log.exists()  # killed before the end
     assert still_running(log) == ["test_hang.py::test_killed"]
 
@@ -193,13 +200,12 @@ def test_the_tests_still_running_when_a_run_is_killed(pytester: pytest.Pytester)
 def test_a_changed_logging_configuration_is_evidence(pytester: pytest.Pytester) -> None:
     """logging.basicConfig(force=True) in one test silences a caplog test later; pytest's
     own capture handlers, attached around every test, are not a change."""
-    pytester.makepyfile(
+    log = logged(
+        pytester,
         test_logs="import logging\n\n"
         "def test_configures():\n    logging.basicConfig(level=45, force=True)\n\n"
-        "def test_logs(caplog):\n    logging.getLogger('x').error('seen')\n"
+        "def test_logs(caplog):\n    logging.getLogger('x').error('seen')\n",
     )
-    log = pytester.path / "log.json"
-    pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:xdist", "--audit-log", str(log))
     evidence = json.loads(log.read_text())["evidence"]
     state = evidence["test_logs.py::test_configures"]["state"]
     assert state["logging.root.level"] == "Level 45"
