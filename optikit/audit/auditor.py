@@ -131,6 +131,12 @@ def shared_resources(evidence: dict[str, dict[str, Any]]) -> dict[str, list[str]
 
 
 Progress = Callable[[str, AuditState], None]
+PHASES = {
+    "runs": "running the suite",
+    "targeted_runs": "following the evidence",
+    "classifying": "classifying",
+    "reproducers": "running the reproducers",
+}
 
 
 class Terminated(KeyboardInterrupt):
@@ -158,25 +164,24 @@ def run_audit(
     state = AuditState(workers, extra=pytest.extra, victim=victim)
     followed: set[object] = set()
     prober = Prober(partial(_probe, pytest))
-    phase = "running the suite"
+    phase = "runs" if victim is None else "classifying"  # PHASES has it in words
     started = time.perf_counter()
 
-    def lap(name: str) -> None:
-        nonlocal started
+    def enter(next_phase: str) -> None:
+        """Book the time since the last phase began to it, and begin ``next_phase``."""
+        nonlocal started, phase
         now = time.perf_counter()
-        state.seconds[name] = round(state.seconds.get(name, 0.0) + now - started, 3)
-        started = now
+        state.seconds[phase] = round(state.seconds.get(phase, 0.0) + now - started, 3)
+        started, phase = now, next_phase
 
     try:
         if victim is not None:
-            phase = f"finding what makes {victim} fail"
+            enter("classifying")
             _explain_victim(state, pytest, prober, victim, seed, runs)
-            lap("classifying")
-            phase = "running the reproducer"
+            enter("reproducers")
             _reproduce(pytest, state)
-            lap("reproducers")
         for index in range(runs if victim is None else 0):
-            phase = "running the suite"
+            enter("runs")
             order_seed = None if index == 0 else seed + index
             spec = RunSpec(order_seed, seed + index, workers, deselect=_settled(state))
             result = pytest.run(spec)
@@ -186,40 +191,29 @@ def run_audit(
             if index == 0:
                 _check_runnable(result)
             progress("run", state)
-            lap("runs")
-            phase = "following the evidence"
+            enter("targeted_runs")
             _follow_evidence(pytest, state, seed, followed)
-            lap("targeted_runs")
-            phase = "classifying"
+            enter("classifying")
             _classify(state, prober, progress)
-            lap("classifying")
-            phase = "running the reproducers"
+            enter("reproducers")
             _reproduce(pytest, state)
-            lap("reproducers")
             save(state)
     except TimeoutError as stopped:
         state.running = list(stopped.args[0]) if stopped.args else []
-        state.stopped = f"--max-time reached while {phase} ({len(state.results)} of {runs} runs)"
+        state.stopped = (
+            f"--max-time reached while {PHASES[phase]} ({len(state.results)} of {runs} runs)"
+        )
         if state.running:
             state.stopped += f"; still running then: {', '.join(state.running)}"
     except Terminated:
-        state.stopped = f"terminated (SIGTERM) while {phase}"
+        state.stopped = f"terminated (SIGTERM) while {PHASES[phase]}"
     except KeyboardInterrupt:
-        state.stopped = f"interrupted (Ctrl-C) while {phase}"
+        state.stopped = f"interrupted (Ctrl-C) while {PHASES[phase]}"
     finally:
-        lap(phase_key(phase))
+        enter(phase)
         state.probes = prober.count
     save(state)
     return state
-
-
-def phase_key(phase: str) -> str:
-    """The ``seconds`` entry the time since the last lap belongs to."""
-    if phase.startswith("running the suite"):
-        return "runs"
-    if phase.startswith("following"):
-        return "targeted_runs"
-    return "reproducers" if "reproducer" in phase else "classifying"
 
 
 def _check_runnable(first: RunResult) -> None:
