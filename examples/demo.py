@@ -267,7 +267,7 @@ def audit_step(project: Path, server: FakeLLMServer) -> bool:
     command = ("optikit", "audit-parallel", *AUDITED, "--runs", "3", "-n", "2")
     with console.status(f"{' '.join(command)} (3 runs, then culprit searches) ..."):
         audit = run(project, server, *command)
-    console.print(audit.stdout.rstrip(), markup=False, highlight=False)
+    console.print(audit.stdout.rstrip(), markup=False, highlight=False, soft_wrap=True)
     if audit.returncode != 0:
         console.print(audit.stderr, markup=False)
         raise SystemExit("The audit failed on the example suite; that is a bug in the demo.")
