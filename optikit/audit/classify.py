@@ -82,7 +82,7 @@ class Prober:
             done = list(pool.map(self._probe, new, [seed] * len(new)))
         for sequence, outcomes in zip(new, done, strict=True):
             self.count += 1
-            self._seen[(tuple(sequence), seed)] = outcomes
+            self.remember(sequence, seed, outcomes)
 
     def after_suite(self, test: str, seed: int) -> tuple[str, tuple[str, ...]]:
         """The test's outcome after the rest of the suite, and what ran before it. One run
