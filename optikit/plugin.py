@@ -77,6 +77,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="reseed random and numpy with N before every test",
     )
     group.addoption(
+        "--audit-serve",
+        metavar="R,W",
+        help="(used by optikit audit-parallel) collect once, then run each requested "
+        "sequence read from fd R in a forked process, replying on fd W",
+    )
+    group.addoption(
         "--audit-order",
         metavar="FILE",
         help="(with --audit-log) run exactly the node ids in FILE, one per line, in that order",
@@ -107,7 +113,8 @@ def pytest_configure(config: pytest.Config) -> None:
         from optikit.audit import shuffle
 
         shuffle.register(config)
-    if config.getoption("audit_log") or config.getoption("audit_data_seed") is not None:
+    audit = ("audit_log", "audit_serve")
+    if any(map(config.getoption, audit)) or config.getoption("audit_data_seed") is not None:
         from optikit.audit import recorder as audit_recorder
 
         audit_recorder.register(config, settings)

@@ -24,14 +24,14 @@ from typing import Any, Literal
 from typing_extensions import TypedDict  # pydantic needs its TypedDict before 3.12
 
 from optikit.audit.classify import REST, Finding, Observation, Prober, classify
-from optikit.audit.runs import PYTHON, Pytest, RunResult, RunSpec
+from optikit.audit.runs import PYTHON, ProbeServers, Pytest, RunResult, RunSpec
 from optikit.audit.stats import clean_bound, wilson
 from optikit.errors import OptikitError
 
 SCHEMA_VERSION = 1
 SIDE_BY_SIDE = 5  # side-by-side runs of the tests that wrote one file, until one fails
 MAX_RACERS = 8  # of the tests that wrote one file, this many run side by side
-TRIES = {"parallel_unsafe": 5}  # runs of each printed reproducer (3 for the others)
+TRIES = 3  # runs of each printed reproducer, by the audit, before it is printed
 
 
 class ReportedTest(TypedDict):
@@ -163,7 +163,9 @@ def run_audit(
     """
     state = AuditState(workers, extra=pytest.extra, victim=victim)
     followed: set[object] = set()
-    prober = Prober(partial(_probe, pytest))
+    # probes run side by side on at most two cores (Prober.side_by_side says when)
+    servers = ProbeServers(pytest, size=2)
+    prober = Prober(partial(_probe, servers))
     phase = "runs" if victim is None else "classifying"  # PHASES has it in words
     started = time.perf_counter()
 
@@ -177,7 +179,7 @@ def run_audit(
     try:
         if victim is not None:
             enter("classifying")
-            _explain_victim(state, pytest, prober, victim, seed, runs)
+            _explain_victim(state, servers, prober, victim, seed, runs)
             enter("reproducers")
             _reproduce(pytest, state)
         for index in range(runs if victim is None else 0):
@@ -192,7 +194,7 @@ def run_audit(
                 _check_runnable(result)
             progress("run", state)
             enter("targeted_runs")
-            _follow_evidence(pytest, state, seed, followed)
+            _follow_evidence(servers, state, seed, followed)
             enter("classifying")
             _classify(state, prober, progress)
             enter("reproducers")
@@ -210,6 +212,7 @@ def run_audit(
     except KeyboardInterrupt:
         state.stopped = f"interrupted (Ctrl-C) while {PHASES[phase]}"
     finally:
+        servers.close()
         enter(phase)
         state.probes = prober.count
     save(state)
@@ -237,11 +240,13 @@ def _settled(state: AuditState) -> tuple[str, ...]:
     return tuple(sorted(t for t in state.findings if t not in culprits and t not in evidence))
 
 
-def _probe(pytest: Pytest, sequence: Sequence[str], data_seed: int) -> dict[str, str]:
-    return pytest.run(RunSpec(None, data_seed, 0, tuple(sequence))).outcomes()
+def _probe(servers: ProbeServers, sequence: Sequence[str], data_seed: int) -> dict[str, str]:
+    return servers.run(RunSpec(None, data_seed, 0, tuple(sequence))).outcomes()
 
 
-def _follow_evidence(pytest: Pytest, state: AuditState, seed: int, followed: set[object]) -> None:
+def _follow_evidence(
+    servers: ProbeServers, state: AuditState, seed: int, followed: set[object]
+) -> None:
     """Targeted runs where the evidence points, which random orders reach only by luck;
     each lead is followed once (``followed``). Every test that leaked state runs first, in
     one process, before the rest of the suite in its own order (one run however many
@@ -256,9 +261,9 @@ def _follow_evidence(pytest: Pytest, state: AuditState, seed: int, followed: set
     leakers = [nodeid for nodeid, new in leads.items() if new]
     if leakers:
         followed.update(*leads.values())
-        state.targeted.append(pytest.run(RunSpec(None, seed, 0, (*leakers, REST))))
+        state.targeted.append(servers.run(RunSpec(None, seed, 0, (*leakers, REST))))
         # and last: a brittle test that needs a leaker's state first fails before them
-        state.targeted.append(pytest.run(RunSpec(None, seed, 0, (REST, *leakers))))
+        state.targeted.append(servers.run(RunSpec(None, seed, 0, (REST, *leakers))))
     groups = {
         tuple(sorted(set(t))[:MAX_RACERS])
         for t in file_writers(evidence).values()
@@ -267,7 +272,7 @@ def _follow_evidence(pytest: Pytest, state: AuditState, seed: int, followed: set
     for tests in sorted(groups - followed):
         followed.add(tests)
         for _ in range(SIDE_BY_SIDE):
-            result = pytest.run(RunSpec(None, seed, 2, tests))
+            result = servers.run(RunSpec(None, seed, 2, tests))
             state.targeted.append(result)
             if result.failed():
                 break
@@ -279,14 +284,14 @@ def _leaks(found: dict[str, Any]) -> set[object]:
 
 
 def _explain_victim(
-    state: AuditState, pytest: Pytest, prober: Prober, victim: str, seed: int, orders: int
+    state: AuditState, servers: ProbeServers, prober: Prober, victim: str, seed: int, orders: int
 ) -> None:
     """``--victim``: run the suite in one process with the victim last, in the suite's own
     order and then in up to ``orders - 1`` shuffled ones, until it fails; then explain it
     from that run like any failure (alone, replayed, delta debugging over what ran first)."""
     for index in range(orders):
         order_seed = None if index == 0 else seed + index
-        result = pytest.run(RunSpec(order_seed, seed, 0, (REST, victim)))
+        result = servers.run(RunSpec(order_seed, seed, 0, (REST, victim)))
         if index == 0:
             _check_runnable(result)
             if victim not in result.outcomes():
@@ -363,26 +368,35 @@ def shell_command(arguments: Sequence[str]) -> str:
 
 
 def _reproduce(pytest: Pytest, state: AuditState) -> None:
-    """Run every reproducer the report will print, exactly as printed, and keep how often
-    it showed the failure (a race runs more often: it loses only sometimes). A failing or
-    order-dependent test whose reproducer does not fail every time is flaky after all."""
+    """Run every reproducer the report will print, exactly as printed, ``TRIES`` times, and
+    keep how often it showed the failure. A failing or order-dependent test whose reproducer
+    does not fail every time is flaky after all."""
     writers = {t for tests in file_writers(state.evidence()).values() for t in tests}
+    todo: dict[str, tuple[str, Finding]] = {}
     for nodeid, finding in sorted(state.findings.items()):
         command = reproducer(nodeid, finding, pytest.extra)
-        if command in state.reproduced:
-            continue
+        if command not in state.reproduced:
+            todo.setdefault(command, (nodeid, finding))
+    # Every try of every reproducer side by side, except those of a race (xdist's two
+    # workers take both cores) or of tests that write a file another could see: each try is
+    # its own process, so only files could make two interfere.
+    alone = [
+        c
+        for c, (nodeid, finding) in todo.items()
+        if finding.classification == "parallel_unsafe" or writers & {nodeid, *_culprits(finding)}
+    ]
+    together = [c for c in todo if c not in alone for _ in range(TRIES)]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        runs = list(zip(together, pool.map(pytest.reproduce, together), strict=True))
+    runs += [(c, pytest.reproduce(c)) for c in alone for _ in range(TRIES)]
+    for command, (nodeid, finding) in todo.items():
         race = finding.classification == "parallel_unsafe"
         watched = {nodeid, *finding.polluters} if race else {nodeid}
-        tries = TRIES.get(finding.classification, 3)
-        # Its tries side by side when no test in it writes a file another could see: each
-        # is its own process, so only files could make them interfere.
-        alone = race or bool(writers & {nodeid, *_culprits(finding)})
-        with ThreadPoolExecutor(max_workers=1 if alone else os.cpu_count() or 1) as pool:
-            runs = list(pool.map(pytest.reproduce, [command] * tries))
-        failures = sum(any(outcomes.get(t) == "failed" for t in watched) for outcomes in runs)
-        state.reproduced[command] = (failures, tries)
-        if finding.classification in CONSISTENT and failures < tries:
-            finding.why = f"{finding.why}; but its reproducer failed only {failures}/{tries}"
+        tries = [outcomes for c, outcomes in runs if c == command]
+        failures = sum(any(o.get(t) == "failed" for t in watched) for o in tries)
+        state.reproduced[command] = (failures, TRIES)
+        if finding.classification in CONSISTENT and failures < TRIES:
+            finding.why = f"{finding.why}; but its reproducer failed only {failures}/{TRIES}"
             finding.classification = "flaky"  # the culprits stay: its reproducer names them
 
 

@@ -275,17 +275,23 @@ class FixedOrder:
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        by_id = {item.nodeid: item for item in items}
-        listed = set(self.order)
-        chosen: list[pytest.Item] = []
-        for nodeid in self.order:
-            if nodeid == REST:
-                chosen += [item for item in items if item.nodeid not in listed]
-            elif nodeid in by_id:
-                chosen.append(by_id[nodeid])
+        chosen = in_order(self.order, items)
         kept = set(map(id, chosen))
         config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept])
         items[:] = chosen
+
+
+def in_order(order: list[str], items: list[pytest.Item]) -> list[pytest.Item]:
+    """The collected ``items`` named in ``order``, in that order (``...``: the rest)."""
+    by_id = {item.nodeid: item for item in items}
+    listed = set(order)
+    chosen: list[pytest.Item] = []
+    for nodeid in order:
+        if nodeid == REST:
+            chosen += [item for item in items if item.nodeid not in listed]
+        elif nodeid in by_id:
+            chosen.append(by_id[nodeid])
+    return chosen
 
 
 class Reseed:
@@ -301,14 +307,20 @@ class Reseed:
 
 
 def register(config: pytest.Config, settings: OptikitConfig) -> None:
-    """Called by optikit's plugin when ``--audit-log`` or ``--audit-data-seed`` is given."""
+    """Called by optikit's plugin when ``--audit-log``, ``--audit-serve`` or
+    ``--audit-data-seed`` is given."""
     seed = config.getoption("audit_data_seed")
-    if not config.getoption("audit_log"):
+    if not config.getoption("audit_log") and not config.getoption("audit_serve"):
         config.pluginmanager.register(Reseed(seed), "optikit-audit-reseed")
         return
     own = (str(settings.path(settings.cache.dir)), str(settings.root / ".optikit"))
     collector = EvidenceCollector(seed, config.rootpath, own)
     config.pluginmanager.register(collector, "optikit-audit-evidence")
+    if config.getoption("audit_serve"):
+        from optikit.audit.probe_server import ProbeServer
+
+        config.pluginmanager.register(ProbeServer(config.getoption("audit_serve"), collector))
+        return  # each forked probe writes its own log
     if config.getoption("audit_order"):
         config.pluginmanager.register(FixedOrder(Path(config.getoption("audit_order"))))
     if not hasattr(config, "workerinput"):

@@ -11,11 +11,13 @@ import contextlib
 import json
 import math
 import os
+import select
 import shlex
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,17 +73,19 @@ class Pytest:
     """``time.monotonic()`` by which the audit must stop: a run still going then is killed,
     and ``run`` raises ``TimeoutError``."""
 
-    def command(self, spec: RunSpec, log: Path, order_file: Path | None) -> list[str]:
+    def _pytest(self) -> list[str]:
         # --rootdir: pytest would otherwise guess it from every existing path on the command
-        # line, the order file's included, and the node ids would change.
+        # line, the order file's included, and the node ids would change. The suite's own
+        # pytest-randomly, if it has one, would shuffle and reseed over the audit.
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-        command += [f"--rootdir={self.root}"]
+        return [*command, f"--rootdir={self.root}", "-p", "no:randomly"]
+
+    def command(self, spec: RunSpec, log: Path, order_file: Path | None) -> list[str]:
         # Option values joined with "=": pytest takes a separate token that names an
         # existing file for a path when it looks for the config file, and with the order
         # file in /tmp it found none (aiohttp: its addopts, -m "not dev_mode", were lost).
+        command = self._pytest()
         command += [f"--audit-log={log}", f"--audit-data-seed={spec.data_seed}"]
-        # the suite's own pytest-randomly, if it has one, would shuffle and reseed over ours
-        command += ["-p", "no:randomly"]
         if spec.order_seed is not None:
             command += [f"--audit-shuffle={spec.order_seed}"]
         command += ["-n", str(spec.workers)] if spec.workers else ["-p", "no:xdist"]
@@ -93,6 +97,11 @@ class Pytest:
             command += list(self.paths)
         command += [f"--deselect={nodeid}" for nodeid in spec.deselect]
         return command + list(self.extra)
+
+    def server_command(self, requests: int, replies: int) -> list[str]:
+        """A probe server (``probe_server``) for this suite, on these two pipe ends."""
+        command = [*self._pytest(), "-p", "no:xdist", f"--audit-serve={requests},{replies}"]
+        return [*command, *self.paths, *self.extra]
 
     def run(self, spec: RunSpec) -> RunResult:
         remaining = self.deadline - time.monotonic()
@@ -110,14 +119,7 @@ class Pytest:
             except TimeoutError as stopped:
                 stopped.args = (still_running(log),)
                 raise
-            if not log.exists():
-                return RunResult(spec, crash=f"exit {code}: {_tail(output)}")
-            data = json.loads(log.read_text(encoding="utf-8"))
-        workers = {w: [(t, o) for t, o in tests] for w, tests in data["workers"].items()}
-        result = RunResult(spec, workers, data.get("evidence", {}), exitstatus=code)
-        if code in BROKEN:  # pytest's own words: a collection error, a usage error, a crash
-            result.crash = f"exit {code}: {_tail(output)}"
-        return result
+            return result(spec, log, code, output)
 
     def reproduce(self, command: str) -> dict[str, str]:
         """Run a printed reproducer exactly as printed (a shell command line, from the
@@ -137,6 +139,122 @@ class Pytest:
                 return {}
             data = json.loads(log.read_text(encoding="utf-8"))
         return {t: o for tests in data["workers"].values() for t, o in tests}
+
+
+def result(spec: RunSpec, log: Path, code: int, output: str) -> RunResult:
+    """What the run that wrote ``log`` and exited with ``code`` showed."""
+    if not log.exists():
+        return RunResult(spec, crash=f"exit {code}: {_tail(output)}")
+    data = json.loads(log.read_text(encoding="utf-8"))
+    workers = {w: [(t, o) for t, o in tests] for w, tests in data["workers"].items()}
+    found = RunResult(spec, workers, data.get("evidence", {}), exitstatus=code)
+    if code in BROKEN:  # pytest's own words: a collection error, a usage error, a crash
+        found.crash = f"exit {code}: {_tail(output)}"
+    return found
+
+
+class ProbeServers:
+    """Runs in one process without xdist (probes, and the targeted runs that put some tests
+    first or last), forked from pytest processes that collected the suite once
+    (``probe_server``): up to ``size`` such servers at once, started when first needed. A
+    server that refuses or dies is not asked again: its runs start fresh processes."""
+
+    def __init__(self, pytest: Pytest, size: int) -> None:
+        self.pytest = pytest
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[_Server] = []
+        self._lock = threading.Lock()
+        self.refused = False
+
+    def run(self, spec: RunSpec) -> RunResult:
+        if spec.workers or spec.deselect or not spec.sequence or self.refused:
+            return self.pytest.run(spec)
+        with self._slots:
+            with self._lock:
+                server = self._idle.pop() if self._idle else None
+            server = server or _Server(self.pytest)
+            try:
+                done = server.run(spec)
+            except BaseException:
+                server.close()
+                raise
+            if done is None:
+                self.refused = True
+                server.close()
+                return self.pytest.run(spec)
+            with self._lock:
+                self._idle.append(server)
+            return done
+
+    def close(self) -> None:
+        with self._lock:
+            for server in self._idle:
+                server.close()
+            self._idle.clear()
+
+
+class _Server:
+    """One probe server process and its two pipes."""
+
+    def __init__(self, pytest: Pytest) -> None:
+        self.pytest = pytest
+        theirs, self._requests = os.pipe()
+        self._replies, their_replies = os.pipe()
+        self.process = subprocess.Popen(
+            pytest.server_command(theirs, their_replies),
+            cwd=pytest.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(theirs, their_replies),
+            start_new_session=True,  # its own process group: its probes die with it
+        )
+        os.close(theirs)
+        os.close(their_replies)
+
+    def run(self, spec: RunSpec) -> RunResult | None:
+        """The probe's result; None when the server refused or died."""
+        with tempfile.TemporaryDirectory(prefix="optikit-audit-") as scratch:
+            log = Path(scratch) / "log.json"
+            request = {
+                "order": list(spec.sequence),
+                "order_seed": spec.order_seed,
+                "data_seed": spec.data_seed,
+                "log": str(log),
+            }
+            try:
+                with open(self._requests, "w", encoding="utf-8", closefd=False) as requests:
+                    requests.write(json.dumps(request) + "\n")
+                reply = self._reply()
+            except BrokenPipeError:
+                return None
+            except TimeoutError as stopped:
+                stopped.args = (still_running(log),)
+                raise
+            return None if reply is None else result(spec, log, reply, "")
+
+    def _reply(self) -> int | None:
+        data = b""
+        while not data.endswith(b"\n"):
+            remaining = self.pytest.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            wait = None if math.isinf(remaining) else remaining
+            if not select.select([self._replies], [], [], wait)[0]:
+                raise TimeoutError
+            chunk = os.read(self._replies, 64)
+            if not chunk:
+                return None
+            data += chunk
+        return int(data)
+
+    def close(self) -> None:
+        for fd in (self._requests, self._replies):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 PYTHON = (

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from filelock import FileLock
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 
 class SerialLock:
@@ -22,6 +25,8 @@ class SerialLock:
 
     def _shared_lock(self, config: pytest.Config) -> FileLock:
         if self._lock is None:
+            from filelock import FileLock  # only when a serial test runs: lean sessions
+
             factory = config._tmp_path_factory  # type: ignore[attr-defined]  # pytest's tmp source
             # Each worker's basetemp is <session basetemp>/popen-gwN: the parent is shared.
             path = Path(factory.getbasetemp()).parent / "optikit-serial.lock"
