@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck format demo bench real-suites clean \
+.PHONY: install test lint typecheck docs format demo bench real-suites clean \
 	test-performance performance-report performance-update-docs performance-baseline \
 	performance-regression
 
@@ -23,7 +23,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck
+# The docs site (mkdocs, Material theme): every link and page checked (--strict).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
+
+test: lint typecheck docs
 	$(BIN)/pytest -n auto
 
 format: install

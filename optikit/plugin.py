@@ -17,12 +17,7 @@ from fixtures_lib.cassettes.settings import LLMSettings
 from optikit.audit import serial_lock
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
-
-MARKERS = {
-    "slow": "a slow test; deselect with '-m \"not slow\"' (added by optikit codemod mark-slow)",
-    "serial": "must not run in parallel with other tests (added by optikit codemod mark-serial)",
-    "real_llm": "talks to a real LLM and is never replayed from a cassette",
-}
+from optikit.markers import MARKERS
 
 config_key = pytest.StashKey[OptikitConfig]()
 

@@ -37,6 +37,7 @@ from optikit.cli.support import (
 )
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
+from optikit.markers import register as register_markers
 from optikit.timing import history
 from optikit.timing.run_record import read_json, read_run_record, validate
 
@@ -180,6 +181,18 @@ def _render(outcome: Outcome, root: Path, apply: bool) -> int:
     return 1 if changed and not apply else 0
 
 
+def _render_marks(outcome: Outcome, root: Path, apply: bool, marker: str) -> int:
+    """``_render``, then, when marks were written, the marker registered in the project's
+    pytest configuration if it is not: a checkout without optikit must still collect."""
+    code = _render(outcome, root, apply)
+    if apply and any(r.changed for r in outcome.results):
+        path, added = register_markers(root, [marker])
+        if added:
+            where = escape(os.path.relpath(path, root))
+            console.print(f"Registered the {marker} marker in {where}.")
+    return code
+
+
 def _finish(code: int) -> None:
     if code:
         raise typer.Exit(code)
@@ -249,7 +262,7 @@ def mark_slow(
         durations = {t["nodeid"]: t["duration"] for t in record["tests"]}
     below = (unmark_below if unmark_below is not None else limit / 4) if unmark else None
     placement = plan_mark_slow(durations, root=config.root, threshold=limit, unmark_below=below)
-    _finish(_render(_marks(placement, paths, config, jobs), config.root, apply))
+    _finish(_render_marks(_marks(placement, paths, config, jobs), config.root, apply, "slow"))
 
 
 @codemod_app.command("mark-serial")
@@ -273,7 +286,7 @@ def mark_serial(
     audit = validate(AuditReport, data, audit_path, "Audit report", fix)
     nodeids = serial_nodeids(audit)
     placement = plan_mark_serial(nodeids, root=config.root)
-    _finish(_render(_marks(placement, paths, config, jobs), config.root, apply))
+    _finish(_render_marks(_marks(placement, paths, config, jobs), config.root, apply, "serial"))
 
 
 @codemod_app.command("replace-tmp")

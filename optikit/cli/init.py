@@ -9,6 +9,7 @@ printed instead, to copy into whatever runs its tasks.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -19,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from fixtures_lib.atomic import write_text_atomic
+from optikit.cli.github_actions import WORKFLOW_PATH, workflow
 from optikit.cli.support import console
 from optikit.config import (
     PYPROJECT,
@@ -28,21 +30,42 @@ from optikit.config import (
     read_toml,
     toml_value,
 )
+from optikit.markers import MARKERS, addopts_marks
+from optikit.markers import register as register_markers
 
-MAKEFILE_TARGETS: dict[str, tuple[str, str]] = {
-    "test-fast": (
-        "everything but slow, serial and real-LLM tests, in parallel",
-        'pytest -n auto -m "not slow and not serial and not real_llm"',
-    ),
-    # pytest exits 5 when nothing is selected: no serial (or real-LLM) test yet is a success
-    "test-serial": (
-        "the tests marked serial, one at a time",
-        'pytest -p no:xdist -m "serial and not real_llm" || [ $? -eq 5 ]',
-    ),
-    "test-integration-llm": (
-        "the tests that talk to a real LLM (never replayed)",
-        "pytest -m real_llm || [ $? -eq 5 ]",
-    ),
+
+def make_targets(project_marks: str | None = None) -> dict[str, tuple[str, str]]:
+    """optikit's Makefile targets: name -> (description, command). ``project_marks`` is the
+    ``-m`` expression of the project's own ``addopts``; a target's ``-m`` would replace it
+    (pytest keeps the last ``-m``), so it is and-ed into each one instead."""
+
+    def select(own: str) -> str:
+        expression = f"({project_marks}) and {own}" if project_marks else own
+        return (
+            f'-m "{expression}"'
+            if not set('"$`\\') & set(expression)
+            else f"-m {shlex.quote(expression)}"
+        )
+
+    return {
+        "test-fast": (
+            "everything but slow, serial and real-LLM tests, in parallel",
+            f"pytest -n auto {select('not slow and not serial and not real_llm')}",
+        ),
+        # pytest exits 5 when nothing is selected: no serial (or real-LLM) test yet is a success
+        "test-serial": (
+            "the tests marked serial, one at a time",
+            f"pytest -p no:xdist {select('serial and not real_llm')} || [ $? -eq 5 ]",
+        ),
+        "test-integration-llm": (
+            "the tests that talk to a real LLM (never replayed)",
+            f"pytest {select('real_llm')} || [ $? -eq 5 ]",
+        ),
+        **FIXED_TARGETS,
+    }
+
+
+FIXED_TARGETS: dict[str, tuple[str, str]] = {
     "test-performance": (
         "run the suite and record its timings to the run record and the history",
         "pytest --track-performance",
@@ -64,6 +87,7 @@ MAKEFILE_TARGETS: dict[str, tuple[str, str]] = {
         "optikit regression --confirm 3",
     ),
 }
+MAKEFILE_TARGETS = make_targets()
 
 
 @dataclass(frozen=True)
@@ -76,15 +100,34 @@ class Change:
         return bool(self.added)
 
 
-def init_project(root: Path, makefile: bool = False) -> list[Change]:
-    """Add optikit's config section, Makefile targets (to an existing Makefile, or a new one
-    with ``makefile``) and ignore entries to ``root``."""
+def init_project(root: Path, makefile: bool = False, github_actions: bool = False) -> list[Change]:
+    """Add optikit's config section, its markers to the project's pytest configuration,
+    Makefile targets (to an existing Makefile, or a new one with ``makefile``), ignore
+    entries and (``github_actions``) a CI workflow to ``root``."""
     pyproject = root / PYPROJECT
     change, config = _add_config_section(pyproject)
-    changes = [change, _add_ignores(root / ".gitignore", config)]
+    changes = [change, _add_markers(root), _add_ignores(root / ".gitignore", config)]
     if makefile or (root / "Makefile").exists():
-        changes.insert(1, _add_make_targets(root / "Makefile"))
+        targets = make_targets(addopts_marks(root))
+        changes.insert(2, _add_make_targets(root / "Makefile", targets))
+    if github_actions:
+        changes.append(_add_workflow(root, config))
     return changes
+
+
+def _add_markers(root: Path) -> Change:
+    """So that a checkout without optikit still collects the tests optikit marks."""
+    path, added = register_markers(root, list(MARKERS))
+    return Change(path, tuple(f"marker {name}" for name in added))
+
+
+def _add_workflow(root: Path, config: OptikitConfig) -> Change:
+    path = root / WORKFLOW_PATH
+    if path.exists():
+        return Change(path, ())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, workflow(config.performance.history_db))
+    return Change(path, ("the optikit workflow",))
 
 
 def config_section_text() -> str:
@@ -105,11 +148,11 @@ def config_section_text() -> str:
     return "\n".join(lines)
 
 
-def make_targets_text(names: Iterable[str]) -> list[str]:
+def make_targets_text(targets: dict[str, tuple[str, str]], names: Iterable[str]) -> list[str]:
     """Makefile lines for the targets ``names`` (``$`` doubled, as make needs)."""
     lines = []
     for name in names:
-        description, command = MAKEFILE_TARGETS[name]
+        description, command = targets[name]
         lines += [f"{name}:  ## {description}", f"\t{command.replace('$', '$$')}", ""]
     return lines
 
@@ -130,13 +173,13 @@ def _defined_targets(makefile_text: str) -> set[str]:
     return targets
 
 
-def _add_make_targets(makefile: Path) -> Change:
+def _add_make_targets(makefile: Path, targets: dict[str, tuple[str, str]]) -> Change:
     text = makefile.read_text(encoding="utf-8") if makefile.exists() else ""
-    missing = [name for name in MAKEFILE_TARGETS if name not in _defined_targets(text)]
+    missing = [name for name in targets if name not in _defined_targets(text)]
     if not missing:
         return Change(makefile, ())
     block = ["# optikit targets (added by `optikit init`)", f".PHONY: {' '.join(missing)}"]
-    write_text_atomic(makefile, _append(text, block + make_targets_text(missing)))
+    write_text_atomic(makefile, _append(text, block + make_targets_text(targets, missing)))
     return Change(makefile, tuple(missing))
 
 
@@ -187,13 +230,29 @@ def init(
             "--makefile", help="Create a Makefile for optikit's targets when there is none."
         ),
     ] = False,
+    github_actions: Annotated[
+        bool,
+        typer.Option(
+            "--github-actions",
+            help=f"Also write {WORKFLOW_PATH}: tracked runs gated on the baseline, a nightly "
+            "flake audit (never overwrites one that is there).",
+        ),
+    ] = False,
 ) -> None:
-    r"""Add \[tool.optikit] to pyproject.toml, optikit's Makefile targets and .gitignore entries.
+    r"""Add \[tool.optikit] to pyproject.toml, optikit's markers to the pytest configuration,
+    Makefile targets and .gitignore entries.
 
-    Only what is missing is appended: existing text is kept byte for byte.
-    Running it again changes nothing.
+    Only what is missing is added: existing text is kept as it was, and running it again
+    changes nothing. The markers (slow, serial, real_llm) go where pytest reads its
+    configuration, so a checkout without optikit still collects the tests optikit marks.
+
+    Examples:
+
+      optikit init
+
+      optikit init --makefile --github-actions
     """
-    changes = init_project(project, makefile)
+    changes = init_project(project, makefile, github_actions)
     table = Table("file", "result")
     for change in changes:
         result = (
@@ -206,7 +265,7 @@ def init(
             "No Makefile here, so none was written (`optikit init --makefile` creates one). "
             "The commands, for tox, nox, uv or a Makefile of your own:"
         )
-        for name, (description, command) in MAKEFILE_TARGETS.items():
+        for name, (description, command) in make_targets(addopts_marks(project)).items():
             console.print(
                 f"  {name}: {escape(command)}  [dim]# {escape(description)}[/]", soft_wrap=True
             )

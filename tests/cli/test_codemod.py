@@ -16,6 +16,7 @@ from codemods.replace_tmp import ReplaceTmp
 from codemods.runner import ChangedOnDisk, apply_changes, run_codemod
 from optikit.cli.app import app
 from tests.conftest import RunSuite
+from tests.test_markers import collect_without_optikit
 
 runner = CliRunner()
 TMP_TEST = 'def test_a():\n    open("/tmp/a.txt", "w").close()\n'
@@ -120,9 +121,13 @@ def test_mark_slow_from_the_run_record(tmp_path: Path) -> None:
             "tests/.performance_data.json": json.dumps(record),
         },
     )
-    code, _, err = codemod("mark-slow", "--project", str(root), "--apply")
+    code, out, err = codemod("mark-slow", "--project", str(root), "--apply")
     assert code == 0, err
     assert "@pytest.mark.slow\ndef test_slow" in (root / "tests/test_a.py").read_text()
+    # registered where pytest reads it: a checkout without optikit still collects the test
+    assert "Registered the slow marker in pyproject.toml." in out
+    collected = collect_without_optikit(root)
+    assert collected.returncode == 0, collected.stdout
 
 
 def test_parallel_workers_give_the_same_result_as_one(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from optikit.cli.app import app
 from optikit.cli.init import MAKEFILE_TARGETS, init_project
 from optikit.config import PerformanceConfig, load_config
+from optikit.markers import MARKERS, registered
+from tests.test_markers import collect_without_optikit
 
 EXISTING_PYPROJECT = """\
 [project]
@@ -36,7 +38,8 @@ def test_appends_section_and_keeps_existing_bytes(tmp_path: Path) -> None:
     init_project(tmp_path)
     text = (tmp_path / "pyproject.toml").read_text()
     assert text.startswith(EXISTING_PYPROJECT)
-    assert text.rstrip().endswith("[tool.optikit]")
+    assert "\n[tool.optikit]\n" in text
+    assert registered(tmp_path) == set(MARKERS)  # where pytest reads them
     config = load_config(tmp_path)
     assert config.performance == PerformanceConfig()
     assert {s.source for s in config.settings()} == {"default"}  # it sets nothing
@@ -65,7 +68,7 @@ def test_existing_optikit_section_is_left_alone(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(text)
     changes = init_project(tmp_path)
     assert not changes[0].changed
-    assert (tmp_path / "pyproject.toml").read_text() == text
+    assert (tmp_path / "pyproject.toml").read_text().startswith(text)
 
 
 def test_creates_missing_files_but_a_makefile_only_when_asked(tmp_path: Path) -> None:
@@ -126,7 +129,7 @@ def test_cli_reports_what_it_did(tmp_path: Path) -> None:
     assert "No Makefile here" in first.output
     assert 'test-fast: pytest -n auto -m "not slow and not serial and not real_llm"' in first.output
     second = runner.invoke(app, ["init", "--project", str(tmp_path)], env={"COLUMNS": "200"})
-    assert second.output.count("up to date") == 2
+    assert second.output.count("up to date") == 3  # config, markers, ignores
 
 
 def test_cli_rejects_broken_pyproject(tmp_path: Path) -> None:
@@ -153,3 +156,84 @@ def test_targets_that_select_nothing_succeed(tmp_path: Path, target: str) -> Non
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "deselected" in done.stdout  # pytest ran and selected nothing
+
+
+NOT_STRESS_PROJECT = """\
+[project]
+name = "p"
+
+[tool.pytest.ini_options]
+addopts = "-m 'not stress' -p no:randomly"
+markers = ["stress: long soak tests"]
+strict = true
+"""
+TESTS = """\
+import pytest
+
+
+def test_plain():
+    pass
+
+
+@pytest.mark.stress
+def test_soak():
+    pass
+
+
+@pytest.mark.slow
+def test_slow():
+    pass
+"""
+
+
+def test_printed_commands_keep_the_projects_own_selection(tmp_path: Path) -> None:
+    """A real project's addopts deselect (`-m 'not stress'`); test-fast's own -m would have
+    replaced that, running the soak tests too. Without a Makefile, init writes none and
+    prints the commands; each, pasted into a shell, keeps the project's selection; and the
+    marked test still collects without optikit (strict = true)."""
+    (tmp_path / "pyproject.toml").write_text(NOT_STRESS_PROJECT)
+    (tmp_path / "test_things.py").write_text(TESTS)
+    result = CliRunner().invoke(app, ["init", "--project", str(tmp_path)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "Makefile").exists()
+    printed = dict(
+        line.strip().split(": ", 1)[::1]
+        for line in result.output.splitlines()
+        if line.startswith("  test-")
+    )
+    command = printed["test-fast"].split("  #")[0]
+    assert (
+        command
+        == """pytest -n auto -m "(not stress) and not slow and not serial and not real_llm\""""
+    )
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    done = subprocess.run(
+        ["/bin/sh", "-c", command], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "PATH": path},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    collected = collect_without_optikit(tmp_path)
+    assert collected.returncode == 0, collected.stdout
+    assert "test_things.py::test_slow" in collected.stdout
+
+
+def test_github_actions_workflow_is_valid_and_never_overwritten(tmp_path: Path) -> None:
+    from optikit.cli.github_actions import WORKFLOW_PATH
+
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.optikit.performance]\nhistory_db = 'perf/history.db'\n"
+    )
+    init_project(tmp_path, github_actions=True)
+    workflow = tmp_path / WORKFLOW_PATH
+    assert "path: perf/history.db" in workflow.read_text()
+    checked = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+         str(workflow)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    workflow.write_text("# ours\n")
+    again = init_project(tmp_path, github_actions=True)
+    assert not again[-1].changed
+    assert workflow.read_text() == "# ours\n"
