@@ -11,30 +11,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import typer
 from mkdocs.structure.files import File, Files
 from typer.testing import CliRunner
 
 os.environ.setdefault("TERMINAL_WIDTH", "100")  # read by typer's help formatter at import
-from optikit.cli.app import app
+from optikit.cli.app import app, command_paths
 from optikit.cli.github_actions import workflow
 
 PAGES = "commands"
-
-
-def _commands() -> list[list[str]]:
-    """Every leaf command's words after ``optikit``, in the CLI's own order."""
-    found: list[list[str]] = []
-
-    def walk(command: Any, words: list[str]) -> None:
-        subcommands = getattr(command, "commands", None)  # a group (typer's or click's)
-        if subcommands is None:
-            found.append(words)
-        for name, sub in (subcommands or {}).items():
-            walk(sub, [*words, name])
-
-    walk(typer.main.get_command(app), [])
-    return found
 
 
 def _page(words: list[str]) -> str:
@@ -46,7 +30,7 @@ def _page(words: list[str]) -> str:
 
 
 def on_config(config: Any) -> Any:
-    pages = [{f"optikit {' '.join(w)}": f"{PAGES}/{'-'.join(w)}.md"} for w in _commands()]
+    pages = [{f"optikit {' '.join(w)}": f"{PAGES}/{'-'.join(w)}.md"} for w in command_paths()]
     for section in config["nav"]:
         for entries in section.values():
             if isinstance(entries, list):
@@ -57,7 +41,7 @@ def on_config(config: Any) -> Any:
 
 
 def on_files(files: Files, config: Any) -> Files:
-    for words in _commands():
+    for words in command_paths():
         path = f"{PAGES}/{'-'.join(words)}.md"
         files.append(File.generated(config, path, content=_page(words)))
     return files

@@ -25,6 +25,7 @@ import pytest
 
 from fixtures_lib.atomic import write_text_atomic
 from optikit.audit.classify import REST
+from optikit.audit.running import running_path
 from optikit.config import OptikitConfig
 
 IGNORED_PARTS = ("/__pycache__", "/.pytest_cache")
@@ -246,21 +247,6 @@ class SequenceLog:
         self.running.close()
         data = {"workers": self.workers, "evidence": self.evidence, "exitstatus": int(exitstatus)}
         write_text_atomic(self.path, json.dumps(data), durable=False)
-
-
-def running_path(log: Path) -> Path:
-    return log.with_name(log.name + ".running")
-
-
-def still_running(log: Path) -> list[str]:
-    """The tests a killed run had started and not finished, from ``SequenceLog``'s lines."""
-    try:
-        lines = running_path(log).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    started = [line[1:] for line in lines if line.startswith("+")]
-    ended = {line[1:] for line in lines if line.startswith("-")}
-    return [nodeid for nodeid in started if nodeid not in ended]
 
 
 class FixedOrder:

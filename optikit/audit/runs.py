@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from optikit.audit.classify import REST
-from optikit.audit.recorder import still_running
+from optikit.audit.running import still_running
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,22 @@ app.command("import-junit")(user_errors(performance.import_junit))
 app.command("export-durations")(user_errors(performance.export_durations_command))
 
 
+def command_paths() -> list[list[str]]:
+    """Every command's words after ``optikit`` (``["cache", "clear"]``), in the CLI's order:
+    for the docs site's reference pages and the test that runs every help example."""
+    found: list[list[str]] = []
+
+    def walk(command: object, words: list[str]) -> None:
+        subcommands = getattr(command, "commands", None)  # a group
+        if subcommands is None:
+            found.append(words)
+        for name, sub in (subcommands or {}).items():
+            walk(sub, [*words, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
 def _show_version(value: bool) -> None:
     if value:
         console.print(f"optikit {__version__}")
@@ -71,7 +87,12 @@ def root(
 @config_app.command("show")
 @user_errors
 def config_show(project: ProjectOption = Path(".")) -> None:
-    r"""Print the effective \[tool.optikit] settings and where each value came from."""
+    r"""Print the effective \[tool.optikit] settings and where each value came from.
+
+    Examples:
+
+      optikit config show
+    """
     config = load_config(project)
     source = config.pyproject or "no pyproject.toml found; all defaults"
     console.print(f"project root: [bold]{config.root}[/]\nconfig file:  [bold]{source}[/]")

@@ -13,18 +13,19 @@ from collections import Counter
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
 from fixtures_lib.atomic import write_text_atomic
-from optikit.audit.auditor import AuditState, Progress, Terminated, report, run_audit
-from optikit.audit.runs import Pytest
 from optikit.cli.support import MAX_COUNT, ProjectOption, console, errors, worker_count
 from optikit.config import load_config
 from optikit.errors import OptikitError
+
+if TYPE_CHECKING:  # the auditor is imported by the command that runs it
+    from optikit.audit.auditor import AuditState, Progress
 
 
 class Format(str, Enum):
@@ -113,7 +114,17 @@ def audit_parallel(
     ] = None,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Run the suite many times in random orders and in parallel; explain every failure."""
+    """Run the suite many times in random orders and in parallel; explain every failure.
+
+    Examples:
+
+      optikit audit-parallel --runs 20 -n 2
+
+      optikit audit-parallel --victim tests/test_units.py::test_unknown_units_pass_through
+    """
+    from optikit.audit.auditor import report, run_audit
+    from optikit.audit.runs import Pytest
+
     config = load_config(project)
     paths, extra = split_arguments(arguments or [])
     budget = parse_duration(max_time)
@@ -154,6 +165,8 @@ def say(text: str) -> None:
 @contextlib.contextmanager
 def _sigterm_stops() -> Iterator[None]:
     """SIGTERM (a cancelled CI job) stops the audit like Ctrl-C: the report says partial."""
+
+    from optikit.audit.auditor import Terminated
 
     def stop(signum: int, frame: object) -> None:
         raise Terminated

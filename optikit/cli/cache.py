@@ -9,16 +9,18 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fixtures_lib.cache.store import MB, FixtureStore
 from optikit.cli.support import ProjectOption, console, user_errors
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
+
+if TYPE_CHECKING:  # diskcache behind it: imported by the command that opens the cache
+    from fixtures_lib.cache.store import FixtureStore
 
 cache_app = typer.Typer(
     help="Inspect and trim the disk cache behind @cached_fixture and cached datasets.",
@@ -44,6 +46,8 @@ class DamagedCache(OptikitError):
 
 @contextmanager
 def _store(config: OptikitConfig) -> Iterator[FixtureStore | None]:
+    from fixtures_lib.cache.store import FixtureStore
+
     directory = config.path(config.cache.dir)
     if not directory.exists():
         yield None
@@ -86,7 +90,14 @@ def _when(timestamp: float | None) -> str:
 @cache_app.command("stats")
 @user_errors
 def stats(project: ProjectOption = Path(".")) -> None:
-    """Entries, size against the limit, and per-fixture hits, misses and last use."""
+    """Entries, size against the limit, and per-fixture hits, misses and last use.
+
+    Examples:
+
+      optikit cache stats
+    """
+    from fixtures_lib.cache.store import MB
+
     config = load_config(project)
     with _store(config) as store:
         if store is None:
@@ -129,7 +140,12 @@ def prune(
     ] = "7d",
     project: ProjectOption = Path("."),
 ) -> None:
-    """Remove entries that no run has used recently; the size limit handles the rest."""
+    """Remove entries that no run has used recently; the size limit handles the rest.
+
+    Examples:
+
+      optikit cache prune --older-than 2w
+    """
     config = load_config(project)
     age = parse_age(older_than)
     with _store(config) as store:
@@ -142,7 +158,12 @@ def prune(
 @cache_app.command("clear")
 @user_errors
 def clear(project: ProjectOption = Path(".")) -> None:
-    """Delete every cached fixture value and the usage figures."""
+    """Delete every cached fixture value and the usage figures.
+
+    Examples:
+
+      optikit cache clear
+    """
     config = load_config(project)
     directory = config.path(config.cache.dir)
     try:

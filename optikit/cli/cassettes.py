@@ -11,12 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from fixtures_lib.cassettes import format as cassette_format
-from fixtures_lib.cassettes.secrets import scan
 from optikit.cli.support import ProjectOption, console, errors, user_errors
 from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
@@ -43,6 +40,10 @@ def cassette_files(config: OptikitConfig) -> list[Path]:
 
 
 def read_cassette(path: Path) -> CassetteInfo:
+    import yaml
+
+    from fixtures_lib.cassettes import format as cassette_format
+
     try:
         data: dict[str, Any] = cassette_format.deserialize(path.read_text(encoding="utf-8"))
         interactions = data["interactions"]
@@ -73,7 +74,12 @@ def _age(moment: datetime.datetime) -> str:
 @cassettes_app.command("list")
 @user_errors
 def list_cassettes(project: ProjectOption = Path(".")) -> None:
-    """Each cassette's test, calls, models, recorded latency, tokens and age."""
+    """Each cassette's test, calls, models, recorded latency, tokens and age.
+
+    Examples:
+
+      optikit cassettes list
+    """
     config = load_config(project)
     files = cassette_files(config)
     if not files:
@@ -131,7 +137,14 @@ def prune(
     ] = False,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Cassettes whose test no longer exists (found by collecting the suite)."""
+    """Cassettes whose test no longer exists (found by collecting the suite).
+
+    Examples:
+
+      optikit cassettes prune
+
+      optikit cassettes prune --apply
+    """
     config = load_config(project)
     found = list(orphans(config))
     for info in found:
@@ -154,7 +167,16 @@ def check(
     ] = None,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Scan cassettes for credentials; exit 1 on a find (use it as a pre-commit hook)."""
+    """Scan cassettes for credentials; exit 1 on a find (use it as a pre-commit hook).
+
+    Examples:
+
+      optikit cassettes check
+
+      optikit cassettes check tests/cassettes/test_summary.yaml
+    """
+    from fixtures_lib.cassettes.secrets import scan
+
     config = load_config(project)
     targets = paths or [config.path(config.llm.cassette_dir)]
     files = [f for t in targets for f in (sorted(t.rglob("*.yaml")) if t.is_dir() else [t])]

@@ -22,11 +22,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.syntax import Syntax
 from rich.table import Table
 
 from fixtures_lib.atomic import write_bytes_atomic
-from optikit.audit.auditor import AuditReport
 from optikit.cli.support import (
     MAX_COUNT,
     ProjectOption,
@@ -35,11 +33,9 @@ from optikit.cli.support import (
     positive_seconds,
     user_errors,
 )
-from optikit.config import OptikitConfig, load_config
+from optikit.config import OptikitConfig, PerformanceConfig, load_config
 from optikit.errors import OptikitError
 from optikit.markers import register as register_markers
-from optikit.timing import history
-from optikit.timing.run_record import read_json, read_run_record, validate
 
 if TYPE_CHECKING:  # the codemods import libcst (about a second): only the command that runs one
     from codemods.add_marks import Placement
@@ -75,7 +71,11 @@ JobsOption = Annotated[
 CPUS = os.cpu_count() or 1
 DataOption = Annotated[
     Path | None,
-    typer.Option("--data", help="The run record to read (default: the configured data_file)."),
+    typer.Option(
+        "--data",
+        help=f"The run record to read (default: {PerformanceConfig().data_file}, or data_file "
+        r"in \[tool.optikit.performance]).",
+    ),
 ]
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "build", "dist"})
 
@@ -150,6 +150,8 @@ def _render(outcome: Outcome, root: Path, apply: bool) -> int:
         if apply:
             console.print(f"[green]rewrote[/] {escape(os.path.relpath(result.path, root))}")
         elif console.is_terminal:
+            from rich.syntax import Syntax
+
             console.print(Syntax(result.diff(root), "diff", theme="ansi_dark", word_wrap=True))
         else:  # piped: a plain patch, which `git apply` takes
             console.file.write(result.diff(root))
@@ -249,8 +251,17 @@ def mark_slow(
     jobs: JobsOption = CPUS,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Add @pytest.mark.slow to tests over the threshold (for parametrize: the slow cases)."""
+    """Add @pytest.mark.slow to tests over the threshold (for parametrize: the slow cases).
+
+    Examples:
+
+      optikit codemod mark-slow
+
+      optikit codemod mark-slow --from-history 5 --apply
+    """
     from codemods.mark_slow import plan_mark_slow
+    from optikit.timing import history
+    from optikit.timing.run_record import read_run_record
 
     config = load_config(project)
     limit = threshold if threshold is not None else config.performance.slow_test_threshold_seconds
@@ -276,8 +287,15 @@ def mark_serial(
     jobs: JobsOption = CPUS,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Add @pytest.mark.serial to an audit's unsafe tests and to the tests that pollute them."""
+    """Add @pytest.mark.serial to an audit's unsafe tests and to the tests that pollute them.
+
+    Examples:
+
+      optikit codemod mark-serial --from-audit .optikit/audit.json --apply
+    """
     from codemods.mark_serial import plan_mark_serial, serial_nodeids
+    from optikit.audit.auditor import AuditReport
+    from optikit.timing.run_record import read_json, validate
 
     config = load_config(project)
     audit_path = from_audit if from_audit.is_absolute() else config.root / from_audit
@@ -297,7 +315,14 @@ def replace_tmp(
     jobs: JobsOption = CPUS,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Replace hard-coded /tmp paths in tests and fixtures with pytest's tmp_path."""
+    """Replace hard-coded /tmp paths in tests and fixtures with pytest's tmp_path.
+
+    Examples:
+
+      optikit codemod replace-tmp tests
+
+      optikit codemod replace-tmp tests --apply
+    """
     from codemods.replace_tmp import ReplaceTmp, mentions_tmp
 
     config = load_config(project)
@@ -356,6 +381,12 @@ def rescope(
 
     Refused (with the reason) unless what it needs is wide enough, nothing is per-test,
     and no test changes its value. Review the diff; --verify runs the tests after --apply.
+
+    Examples:
+
+      optikit codemod rescope
+
+      optikit codemod rescope --fixture patients --apply --verify
     """
     from codemods.fixture_index import build_index
     from codemods.rescope import RescopeFixtures, by_file, plan_rescope
@@ -395,6 +426,8 @@ def _rescope_candidates(
         found = [f for f in fixtures if f.name in named]
         missing = sorted(set(named) - {f.name for f in found})
         return found, [(name, "no fixture of this name in these files") for name in missing]
+    from optikit.timing.run_record import read_run_record
+
     record = read_run_record(data)
     chosen: list[Function] = []
     left: list[tuple[str, str]] = []

@@ -8,7 +8,7 @@ import os
 from collections import Counter
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -18,36 +18,30 @@ from rich.text import Text
 
 from fixtures_lib.atomic import write_text_atomic
 from optikit.cli.support import MAX_COUNT, ProjectOption, console, positive_seconds
-from optikit.config import OptikitConfig, load_config
+from optikit.config import OptikitConfig, PerformanceConfig, load_config
 from optikit.errors import OptikitError
-from optikit.gate.baseline import build_baseline, read_baseline, write_baseline
-from optikit.gate.confirm import confirm_suspects
-from optikit.gate.verdict import GateResult, compare
-from optikit.report.build import build_report
-from optikit.report.formats import render
-from optikit.report.markdown import (
-    GATE_HEADER,
-    SUITE_HEADER,
-    gate_rows,
-    github_annotations,
-    suite_rows,
-    update_docs,
-)
-from optikit.timing import history
-from optikit.timing.durations import export_durations
-from optikit.timing.junit import read_junit
-from optikit.timing.run_record import read_run_record, write_run_record
 
+if TYPE_CHECKING:
+    from optikit.gate.verdict import GateResult
+
+# The gate, report and timing modules (and pydantic behind them) are imported by the command
+# that uses them: `optikit --help` and every other command start without them.
+
+DEFAULTS = PerformanceConfig()
 DataOption = Annotated[
     Path | None,
     typer.Option(
-        "--data", help="Run record to read (default: [tool.optikit.performance] data_file)."
+        "--data",
+        help=f"Run record to read (default: {DEFAULTS.data_file}, or data_file in "
+        r"\[tool.optikit.performance]).",
     ),
 ]
 BaselineOption = Annotated[
     Path | None,
     typer.Option(
-        "--baseline", help="Baseline file (default: [tool.optikit.performance] baseline_file)."
+        "--baseline",
+        help=f"Baseline file (default: {DEFAULTS.baseline_file}, or baseline_file in "
+        r"\[tool.optikit.performance]).",
     ),
 ]
 
@@ -77,7 +71,15 @@ def baseline(
     data: DataOption = None,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Write the committed baseline from the latest run or the history, with each test's noise."""
+    """Write the committed baseline from the latest run or the history, with each test's noise.
+
+    Examples:
+
+      optikit baseline --from-history 5
+    """
+    from optikit.gate.baseline import build_baseline, write_baseline
+    from optikit.timing.run_record import read_run_record
+
     config = load_config(project)
     record = read_run_record(_data_path(config, data))
     built = build_baseline(
@@ -113,7 +115,18 @@ def regression(
     baseline_file: BaselineOption = None,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Compare the latest run with the baseline: exit 0 fine, 1 regressions, 2 bad input."""
+    """Compare the latest run with the baseline: exit 0 fine, 1 regressions, 2 bad input.
+
+    Examples:
+
+      optikit regression --confirm 3
+    """
+    from optikit.gate.baseline import read_baseline
+    from optikit.gate.confirm import confirm_suspects
+    from optikit.gate.verdict import compare
+    from optikit.report.markdown import github_annotations
+    from optikit.timing.run_record import read_run_record
+
     config = load_config(project)
     expected = read_baseline(_baseline_path(config, baseline_file))
     result = compare(expected, read_run_record(_data_path(config, data)), config.performance)
@@ -157,6 +170,8 @@ def _verdict_table(title: str, header: list[str], rows: list[list[str]]) -> Tabl
 
 
 def show_gate(result: GateResult, show_all: bool) -> None:
+    from optikit.report.markdown import GATE_HEADER, SUITE_HEADER, gate_rows, suite_rows
+
     rows = gate_rows(result, everything=show_all)
     if rows:
         console.print(_verdict_table("Tests against the baseline", GATE_HEADER, rows))
@@ -194,8 +209,9 @@ def report(
         typer.Option(
             "--threshold",
             callback=positive_seconds,
-            help="Seconds above which a test counts as slow "
-            "(default: [tool.optikit.performance] slow_test_threshold_seconds).",
+            help="Seconds above which a test counts as slow (default: "
+            f"{DEFAULTS.slow_test_threshold_seconds:g}, or slow_test_threshold_seconds in "
+            r"\[tool.optikit.performance]).",
         ),
     ] = None,
     compare_baseline: Annotated[
@@ -215,7 +231,21 @@ def report(
     baseline_file: BaselineOption = None,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Summary, slowest tests, unmarked slow tests, fixture hot spots, trends and advice."""
+    """Summary, slowest tests, unmarked slow tests, fixture hot spots, trends and advice.
+
+    Examples:
+
+      optikit report --compare-baseline
+
+      optikit report --format html --output report.html
+    """
+    from optikit.gate.baseline import read_baseline
+    from optikit.gate.verdict import compare
+    from optikit.report.build import build_report
+    from optikit.report.formats import render
+    from optikit.report.markdown import update_docs
+    from optikit.timing.run_record import read_run_record
+
     config = load_config(project)
     record = read_run_record(_data_path(config, data))
     gate = None
@@ -275,7 +305,16 @@ def import_junit(
     ] = False,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Turn JUnit XML into a run record, so the gate works for any language's suite."""
+    """Turn JUnit XML into a run record, so the gate works for any language's suite.
+
+    Examples:
+
+      optikit import-junit junit.xml
+    """
+    from optikit.timing import history
+    from optikit.timing.junit import read_junit
+    from optikit.timing.run_record import write_run_record
+
     if output is not None and replace:
         raise OptikitError("--output and --replace name two destinations; give one")
     config = load_config(project)
@@ -296,7 +335,14 @@ def export_durations_command(
     ] = Path(".test_durations"),
     project: ProjectOption = Path("."),
 ) -> None:
-    """Write a pytest-split .test_durations file from the history's medians."""
+    """Write a pytest-split .test_durations file from the history's medians.
+
+    Examples:
+
+      optikit export-durations --runs 10
+    """
+    from optikit.timing.durations import export_durations
+
     config = load_config(project)
     count = export_durations(config.path(config.performance.history_db), runs, output)
     console.print(f"Wrote {count} test durations to {escape(str(output))}.")

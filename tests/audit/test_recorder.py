@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from optikit.audit.recorder import still_running
+from optikit.audit.running import still_running
 
 SUITE = textwrap.dedent("""\
     import os

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer.core
 import typer.main
 from typer.testing import CliRunner
 
 from optikit import __version__
-from optikit.cli.app import app
+from optikit.cli.app import app, command_paths
 
 runner = CliRunner()
 
@@ -79,3 +81,27 @@ def test_bad_config_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> No
     assert len(lines) == 1
     assert "unknown key 'run' in [tool.optikit.audit]; did you mean 'runs'?" in lines[0]
     assert str(tmp_path.resolve() / "pyproject.toml") in lines[0]
+
+
+def help_examples(words: list[str]) -> list[str]:
+    """The example command lines at the end of a command's help."""
+    result = CliRunner().invoke(app, [*words, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = result.output.split("Examples:", 1)[1] if "Examples:" in result.output else ""
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("optikit ")]
+
+
+@pytest.mark.parametrize("words", command_paths(), ids=" ".join)
+def test_every_command_has_examples_that_parse(words: list[str]) -> None:
+    """Each help page ends with examples; each names this command and only options it has,
+    with values it accepts (parsed by the command itself, not run)."""
+    examples = help_examples(words)
+    assert examples, f"optikit {' '.join(words)} --help has no example"
+    command = typer.main.get_command(app)
+    for example in examples:
+        args = shlex.split(example)[1:]
+        assert args[: len(words)] == words, example
+        leaf = command
+        for word in words:
+            leaf = leaf.commands[word]  # type: ignore[attr-defined]
+        leaf.make_context(" ".join(["optikit", *words]), args[len(words) :])
