@@ -446,3 +446,30 @@ def test_a_cache_too_damaged_to_open_runs_uncached_with_a_warning(
     result.stdout.fnmatch_lines(
         ["*FixtureCacheWarning: fixture cache: cannot open*optikit cache clear*"]
     )
+
+
+def test_a_cached_dataframe_comes_back_as_built(tmp_path: Path) -> None:
+    """A cached value must behave like a fresh one: a polars frame read back from Parquet
+    came in many chunks per column (its row groups), and sample() on it was 4x slower, so
+    the demo's warm cache made a test slower. Same shape, dtypes and layout as built."""
+    import numpy as np
+    import pandas as pd
+    import polars as pl
+
+    from fixtures_lib.cache.serializers import for_value
+
+    built = pl.DataFrame({"age": np.arange(2_000_000), "weight": np.linspace(0, 1, 2_000_000)})
+    serializer = for_value(built)
+    loaded = serializer.load(memoryview(serializer.dump(built)), lambda: tmp_path)
+    assert loaded.n_chunks("all") == built.n_chunks("all") == [1, 1]
+    assert loaded.schema == built.schema
+    assert loaded.equals(built)
+
+    frame = pd.DataFrame(
+        {"n": np.arange(10), "s": list("abcdefghij"), "c": pd.Categorical(list("aabbccddee"))}
+    )
+    serializer = for_value(frame)
+    back = serializer.load(memoryview(serializer.dump(frame)), lambda: tmp_path)
+    assert back.dtypes.to_dict() == frame.dtypes.to_dict()
+    assert back.index.equals(frame.index)
+    assert back.equals(frame)
