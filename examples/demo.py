@@ -1,6 +1,7 @@
 """`make demo`: the optikit loop on the bundled example suite, step by step.
 
-The clinic suite is copied to a scratch directory (the repository is never touched) and run
+The clinic suite is copied to a scratch directory (the repository is never touched; the copy is
+kept for inspection, its path printed at the end) and run
 the way its team runs it today: file order, one process, every LLM call waiting on the model.
 Then each optikit capability that has landed takes its turn:
 
@@ -286,58 +287,65 @@ def audit_step(project: Path, server: FakeLLMServer) -> bool:
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="optikit-demo-") as scratch:
-        project = Path(scratch) / "clinic"
-        shutil.copytree(
-            EXAMPLE,
+    # Kept afterwards: the baseline, history, audit report and cassettes the steps mention
+    # are there to inspect.
+    project = Path(tempfile.mkdtemp(prefix="optikit-demo-")) / "clinic"
+    shutil.copytree(
+        EXAMPLE,
+        project,
+        ignore=shutil.ignore_patterns(".optikit", ".test_cache", ".*.json", "__pycache__"),
+    )
+    with FakeLLMServer(clinic_responder, latency=DEFAULT_LATENCY) as server:
+        console.rule("[bold]1. Measure: the clinic suite as it ran before optikit")
+        wall, record = tracked_run(
             project,
-            ignore=shutil.ignore_patterns(".optikit", ".test_cache", ".*.json", "__pycache__"),
+            server,
+            "pytest --track-performance --no-fixture-cache ...",
+            "--no-fixture-cache",
+            "--no-llm-cassettes",
+            "--performance-no-history",
         )
-        with FakeLLMServer(clinic_responder, latency=DEFAULT_LATENCY) as server:
-            console.rule("[bold]1. Measure: the clinic suite as it ran before optikit")
-            wall, record = tracked_run(
-                project,
-                server,
-                "pytest --track-performance --no-fixture-cache ...",
-                "--no-fixture-cache",
-                "--no-llm-cassettes",
-                "--performance-no-history",
-            )
-            show_measurements(wall, record, server)
-            llm_calls = sum(server.counts().values())
-            console.rule("[bold]2. Cache: data fixtures from disk, datasets on demand")
-            speedup, warm = cache_step(project, server, record)
-            console.rule("[bold]3. Replay: recorded LLM calls instead of the model")
-            fast_wall, llm_saved = replay_step(project, server, warm)
-            console.rule("[bold]4. Gate: a baseline, a slow commit, and the regression gate")
-            caught = gate_step(project, server)
-            console.rule("[bold]5. Codemods: the fixes written into the tests")
-            _, rewritten_wall = codemod_step(project, server, record, wall)
-            console.rule("[bold]6. Audit: order-dependent and parallel-unsafe tests")
-            audited = audit_step(project, server)
-        console.rule("[bold]Summary")
-        hot = record["fixtures"][0] if record["fixtures"] else None
-        if hot is not None:
-            console.print(
-                f"- fixture [bold]{hot['name']}[/] ({hot['scope']} scope) cost "
-                f"{hot['total']:.1f} s over {hot['setups']} setups"
-            )
-        console.print(f"- the suite took {wall:.1f} s and waited on {llm_calls} LLM calls")
-        console.print(f"- a warm fixture cache set the data fixtures up {speedup:.0f}x faster")
-        console.print(f"- replaying the recorded LLM calls saved {llm_saved:.1f} s of test time")
+        show_measurements(wall, record, server)
+        llm_calls = sum(server.counts().values())
+        console.rule("[bold]2. Cache: data fixtures from disk, datasets on demand")
+        speedup, warm = cache_step(project, server, record)
+        console.rule("[bold]3. Replay: recorded LLM calls instead of the model")
+        fast_wall, llm_saved = replay_step(project, server, warm)
+        console.rule("[bold]4. Gate: a baseline, a slow commit, and the regression gate")
+        caught = gate_step(project, server)
+        console.rule("[bold]5. Codemods: the fixes written into the tests")
+        _, rewritten_wall = codemod_step(project, server, record, wall)
+        console.rule("[bold]6. Audit: order-dependent and parallel-unsafe tests")
+        audited = audit_step(project, server)
+    console.rule("[bold]Summary")
+    hot = record["fixtures"][0] if record["fixtures"] else None
+    if hot is not None:
         console.print(
-            f"- [bold]the whole suite: {wall:.1f} s before, {fast_wall:.1f} s after "
-            f"({wall / fast_wall:.1f}x faster)[/]"
+            f"- fixture [bold]{hot['name']}[/] ({hot['scope']} scope) cost "
+            f"{hot['total']:.1f} s over {hot['setups']} setups"
         )
-        console.print(f"- the regression gate {'caught' if caught else 'missed'} the slow commit")
-        console.print(
-            f"- the codemods alone (no cache, live model): {wall:.1f} s before, "
-            f"{rewritten_wall:.1f} s after"
-        )
-        console.print(
-            f"- the flake audit {'found' if audited else 'missed'} the order-dependent pair "
-            "and its polluter"
-        )
+    console.print(f"- the suite took {wall:.1f} s and waited on {llm_calls} LLM calls")
+    console.print(f"- a warm fixture cache set the data fixtures up {speedup:.0f}x faster")
+    console.print(f"- replaying the recorded LLM calls saved {llm_saved:.1f} s of test time")
+    console.print(
+        f"- [bold]the whole suite: {wall:.1f} s before, {fast_wall:.1f} s after "
+        f"({wall / fast_wall:.1f}x faster)[/]"
+    )
+    console.print(f"- the regression gate {'caught' if caught else 'missed'} the slow commit")
+    console.print(
+        f"- the codemods alone (no cache, live model): {wall:.1f} s before, "
+        f"{rewritten_wall:.1f} s after"
+    )
+    console.print(
+        f"- the flake audit {'found' if audited else 'missed'} the order-dependent pair "
+        "and its polluter"
+    )
+    console.print(
+        f"The demo's project is kept in {project} (baseline, history, audit report, "
+        "cassettes); delete it when done.",
+        soft_wrap=True,
+        markup=False,
+    )
     return 0 if caught and audited else 1
 
 

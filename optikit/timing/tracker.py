@@ -97,7 +97,7 @@ class ResourceSampler:
     """``--track-memory``: each test's RSS growth and CPU time, sampled around its phases."""
 
     def __init__(self) -> None:
-        import psutil  # optional dependency: `pip install optikit[memory]`
+        import psutil  # optional dependency: `pip install 'pytest-optikit[memory]'`
 
         self._process = psutil.Process()
         self._cpu_start = 0.0
@@ -252,7 +252,7 @@ def register(config: pytest.Config, settings: OptikitConfig) -> None:
             import psutil  # noqa: F401
         except ImportError:
             raise pytest.UsageError(
-                "--track-memory needs psutil: pip install 'optikit[memory]'"
+                "--track-memory needs psutil: pip install 'pytest-optikit[memory]'"
             ) from None
     if track_memory:
         config.pluginmanager.register(ResourceSampler(), "optikit-resource-sampler")
