@@ -45,7 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--performance-data",
         metavar="PATH",
-        help="write the run record here instead of [tool.optikit.performance] data_file",
+        help="write the run record here instead of [tool.optikit.performance] data_file "
+        "(give it as --performance-data=PATH)",
     )
     group.addoption(
         "--performance-no-history",

@@ -58,3 +58,26 @@ def test_installing_optikit_brings_no_plugin_that_changes_every_run() -> None:
     required = [r for r in importlib.metadata.requires("optikit") or [] if "extra ==" not in r]
     assert "pytest-xdist>=3.5" in required  # the metadata read is optikit's own
     assert not [r for r in required if r.startswith("pytest-randomly")]
+
+
+def test_a_suite_runs_the_same_with_and_without_optikit(pytester: pytest.Pytester) -> None:
+    """Installed, optikit changes nothing until asked: the same tests in the same order,
+    the same random draws (no reseeding), and no line of output of its own."""
+    pytester.makepyfile(
+        test_b="import random\n\nrandom.seed(7)\n\n\n"
+        "def test_z():\n    print('draw', random.random())\n\n\n"
+        "def test_a():\n    print('draw', random.random())\n",
+        test_a="def test_m():\n    pass\n\nclass TestK:\n    def test_y(self):\n        pass\n",
+    )
+
+    def run(*plugins: str) -> list[str]:
+        # pytest-randomly is in optikit's dev environment (not a dependency): off in both
+        result = pytester.runpytest_subprocess("-v", "-s", "-p", "no:randomly", *plugins)
+        lines = result.outlines
+        body = lines[lines.index(next(line for line in lines if "collected" in line)) :]
+        return [line for line in body if " in " not in line or "passed" not in line]
+
+    with_optikit = run()
+    without = run("-p", "no:optikit", "-p", "no:optikit-fixtures")
+    assert with_optikit == without
+    assert any(line.startswith("test_b.py::test_a draw") for line in without)
