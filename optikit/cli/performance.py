@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from enum import Enum
 from pathlib import Path
@@ -17,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fixtures_lib.atomic import write_text_atomic
-from optikit.cli.support import MAX_COUNT, ProjectOption, console, positive_seconds
+from optikit.cli.support import MAX_COUNT, ProjectOption, console, errors, positive_seconds
 from optikit.config import OptikitConfig, PerformanceConfig, load_config
 from optikit.errors import OptikitError
 
@@ -131,18 +132,19 @@ def regression(
     expected = read_baseline(_baseline_path(config, baseline_file))
     result = compare(expected, read_run_record(_data_path(config, data)), config.performance)
     if confirm_runs and result.suspects:
+        what = f"Re-running {len(result.suspects)} suspects beside reference tests"
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(
-                f"Re-running {len(result.suspects)} suspects beside reference tests",
-                total=confirm_runs,
-            )
+            task = progress.add_task(what, total=confirm_runs)
+            started = time.monotonic()
+
+            def advance(done: int) -> None:
+                progress.update(task, completed=done)
+                if not console.is_terminal:  # a CI log: a plain line per re-run
+                    elapsed = time.monotonic() - started
+                    errors.print(f"{what}: {done}/{confirm_runs} done ({elapsed:.0f} s)")
+
             result = confirm_suspects(
-                result,
-                expected,
-                config.performance,
-                confirm_runs,
-                config.root,
-                lambda done: progress.update(task, completed=done),
+                result, expected, config.performance, confirm_runs, config.root, advance
             )
     show_gate(result, show_all)
     if os.environ.get("GITHUB_ACTIONS") == "true":

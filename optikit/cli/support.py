@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -17,8 +18,21 @@ from optikit.errors import OptikitError, debugging, user_message
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console()
-errors = Console(stderr=True)
+UNWRAPPED = 10_000
+
+
+def _console(stderr: bool = False) -> Console:
+    """Rich's own width in a terminal. Piped (a CI log) rich would wrap at 80 columns and
+    break node ids over several lines of a table; there every line is printed whole, so a
+    node id can be grepped, unless COLUMNS asks for a width."""
+    made = Console(stderr=stderr)
+    if made.is_terminal or "COLUMNS" in os.environ:
+        return made
+    return Console(stderr=stderr, width=UNWRAPPED)
+
+
+console = _console()
+errors = _console(stderr=True)
 
 ProjectOption = Annotated[
     Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -105,3 +106,23 @@ def test_every_command_has_examples_that_parse(words: list[str]) -> None:
         for word in words:
             leaf = leaf.commands[word]  # type: ignore[attr-defined]
         leaf.make_context(" ".join(["optikit", *words]), args[len(words) :])
+
+
+def test_piped_tables_keep_node_ids_whole(tmp_path: Path) -> None:
+    """In a CI log rich would wrap a table at 80 columns and break a node id over several
+    lines; piped, every line is printed whole, so the id can be grepped."""
+    from optikit.gate.baseline import write_baseline
+    from optikit.timing.run_record import write_run_record
+    from tests.factories import baseline, record
+
+    nodeid = "tests/test_cohort_export_module.py::test_export_to_a_shared_folder[" + "x" * 60 + "]"
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'p'\n")
+    write_baseline(tmp_path / "tests/.performance_baseline.json", baseline({nodeid: 1.0}))
+    write_run_record(tmp_path / "tests/.performance_data.json", record({nodeid: 3.0}))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "GITHUB_ACTIONS")}
+    done = subprocess.run(
+        [sys.executable, "-m", "optikit", "regression"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert any(nodeid in line for line in done.stdout.splitlines()), done.stdout

@@ -93,6 +93,8 @@ def test_gate_passes_steady_runs_and_fails_a_real_slowdown(project: Path) -> Non
     gone = run(project, "optikit", "regression", "--confirm", "2")
     assert gone.returncode == 0, gone.stdout
     assert "unconfirmed" in gone.stdout
+    # piped (a CI log): a plain progress line per re-run, not silence until the end
+    assert "suspects beside reference tests: 2/2 done (" in gone.stderr
     persists = run(project, "optikit", "regression", "--confirm", "2", slowdown=True)
     assert persists.returncode == 1, persists.stdout
 
