@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python benchmarks/llm_cassettes.py
 	$(BIN)/python benchmarks/codemod_throughput.py
 	$(BIN)/python benchmarks/audit_parallel.py
+	$(BIN)/python benchmarks/cli_startup.py
 
 # Every capability on real projects' own test suites (benchmarks/real_suites/manifest.toml);
 # figures to docs/real-suites.md. ONLY=name,name and STEPS=gate,audit run parts.

@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "optikit.config": 1,
     "optikit.timing": 2,
     "optikit.audit": 2,
+    "optikit.markers": 2,  # in the project's pytest config: uses config and atomic writes
     "optikit.plugin": 3,
     "optikit.gate": 4,
     "optikit.performance_checks": 5,  # the public path of gate.checks

@@ -55,7 +55,9 @@ def test_installing_optikit_brings_no_plugin_that_changes_every_run() -> None:
     the audit shuffles by itself (--audit-shuffle), so optikit does not bring it."""
     import importlib.metadata
 
-    required = [r for r in importlib.metadata.requires("optikit") or [] if "extra ==" not in r]
+    required = [
+        r for r in importlib.metadata.requires("pytest-optikit") or [] if "extra ==" not in r
+    ]
     assert "pytest-xdist>=3.5" in required  # the metadata read is optikit's own
     assert not [r for r in required if r.startswith("pytest-randomly")]
 

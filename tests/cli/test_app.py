@@ -126,3 +126,17 @@ def test_piped_tables_keep_node_ids_whole(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     assert any(nodeid in line for line in done.stdout.splitlines()), done.stdout
+
+
+def test_help_imports_none_of_the_heavy_libraries() -> None:
+    """`optikit --help` (and every command's start) must not pay for what only one command
+    uses: libcst, vcrpy, diskcache, pydantic, pytest, yaml are imported by the command that
+    needs them (their import took 1.5-1.9 s before)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "optikit", "--help"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    heavy = {"libcst", "vcr", "diskcache", "pydantic", "pytest", "yaml", "polars", "pandas"}
+    assert not heavy & imported, sorted(heavy & imported)
+    assert "optikit.cli.app" in imported  # the import time log is read right
