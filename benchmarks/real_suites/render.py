@@ -192,6 +192,26 @@ def markdown(results: dict[str, Any]) -> str:
             ],
         ),
     )
+    lines += ["### `optikit init` on the project as its authors keep it", ""]
+    lines += _table(
+        [
+            "project",
+            "files touched",
+            "Makefile made",
+            "test-fast selects (own)",
+            "collects without optikit",
+        ],
+        _rows(
+            results,
+            "init",
+            lambda f: [
+                ", ".join(f["touched"]),
+                f["makefile_created"],
+                f"{f['test_fast_selection']} ({f['own_selection']})",
+                f"{f['collects_without_optikit']} ({f['selection_without_optikit']})",
+            ],
+        ),
+    )
     return "\n".join(lines)
 
 

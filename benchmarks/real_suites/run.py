@@ -3,7 +3,7 @@
     python benchmarks/real_suites/run.py [--only click,attrs] [--steps gate,audit]
 
 For each project of ``manifest.toml``: fetch its sdist and build its environments, then the
-steps of ``steps.py`` in order (authors, gate, report, audit, codemods, noflag). Progress is a
+steps of ``steps.py`` in order (authors, gate, report, audit, codemods, noflag, init). Progress is a
 line per step (plain when piped, so a CI log reads). Results are merged into
 ``benchmarks/results/real-suites.json`` (a re-run of some steps keeps the others' figures) and
 rendered into the generated section of ``docs/real-suites.md``.

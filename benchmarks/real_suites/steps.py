@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 import shutil
 import statistics
 from collections.abc import Callable
@@ -365,6 +366,55 @@ def noflag(project: Project, progress: Callable[[str], None]) -> Figures:
     }
 
 
+# 7. optikit init on the project as its authors keep it ----------------------------------
+
+
+def _selected(done: Run) -> int:
+    """How many tests ``pytest --collect-only -q`` listed (one node id per line)."""
+    return sum("::" in line and " " not in line.strip() for line in done.output.splitlines())
+
+
+def init(project: Project, progress: Callable[[str], None]) -> Figures:
+    """``optikit init`` on a fresh copy: which files it touched, whether it made a Makefile
+    the project does not have, and whether the test-fast command it prints, pasted as
+    printed, selects what the project's own configuration selects (nothing is marked yet);
+    then that the suite still collects with optikit's plugins off (a checkout without
+    optikit) under the project's own strictness."""
+    work = scratch(project, "init")
+    had_makefile = (work / "Makefile").exists()
+    before = _digests(work)
+    done = run(project, "optikit", work, ["init"], module="optikit")
+    if done.exit_code != 0:
+        raise _failed(done, "optikit init")
+    touched = sorted(f for f, d in _digests(work).items() if before.get(f) != d)
+    printed = {
+        line.split(":", 1)[0].strip(): line.split(":", 1)[1].split("  #")[0].strip()
+        for line in done.output.splitlines()
+        if line.startswith("  test-")
+    }
+    fast = printed.get("test-fast", "")
+    words = shlex.split(fast)
+    own = run(project, "optikit", work, ["--collect-only", "-q", *suite_args(project)])
+    pasted = run(
+        project, "optikit", work, [*words[1:], "--collect-only", "-q", *suite_args(project)],
+        script=words[0],
+    ) if words else None  # fmt: skip
+    plugins_off = ["-p", "no:optikit", "-p", "no:optikit-fixtures"]
+    without = run(
+        project, "optikit", work, ["--collect-only", "-q", *plugins_off, *suite_args(project)]
+    )
+    return {
+        "exit_code": done.exit_code,
+        "touched": touched,
+        "makefile_created": not had_makefile and (work / "Makefile").exists(),
+        "test_fast": fast,
+        "own_selection": _selected(own),
+        "test_fast_selection": _selected(pasted) if pasted else None,
+        "collects_without_optikit": without.exit_code == 0,
+        "selection_without_optikit": _selected(without),
+    }
+
+
 STEPS: dict[str, Callable[[Project, Callable[[str], None]], Figures]] = {
     "authors": authors,
     "gate": gate,
@@ -372,4 +422,5 @@ STEPS: dict[str, Callable[[Project, Callable[[str], None]], Figures]] = {
     "audit": audit,
     "codemods": codemods,
     "noflag": noflag,
+    "init": init,
 }
