@@ -61,6 +61,7 @@ class AuditState:
     stopped: str | None = None
     running: list[str] = field(default_factory=list)  # still running when the audit stopped
     probes: int = 0
+    forked: int = 0  # probes and targeted runs forked from a probe server
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
     reproduced: dict[str, tuple[int, int]] = field(default_factory=dict)  # command: fails, tries
     extra: tuple[str, ...] = ()  # the pytest arguments every run and reproducer carries
@@ -214,7 +215,7 @@ def run_audit(
     finally:
         servers.close()
         enter(phase)
-        state.probes = prober.count
+        state.probes, state.forked = prober.count, servers.forked
     save(state)
     return state
 
@@ -478,6 +479,7 @@ def report(state: AuditState) -> dict[str, Any]:
         },
         "crashes": [{"seed": r.spec.order_seed, "why": r.crash} for r in state.results if r.crash],
         "probes": state.probes,
+        "forked_runs": state.forked,
         "seconds": state.seconds,
         "partial": state.stopped is not None,
         "stopped": state.stopped,

@@ -165,6 +165,7 @@ class ProbeServers:
         self._idle: list[_Server] = []
         self._lock = threading.Lock()
         self.refused = False
+        self.forked = 0  # runs a server answered (the others started fresh processes)
 
     def run(self, spec: RunSpec) -> RunResult:
         if spec.workers or spec.deselect or not spec.sequence or self.refused:
@@ -184,6 +185,7 @@ class ProbeServers:
                 return self.pytest.run(spec)
             with self._lock:
                 self._idle.append(server)
+                self.forked += 1
             return done
 
     def close(self) -> None:

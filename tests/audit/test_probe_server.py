@@ -68,6 +68,7 @@ def test_forked_probes_show_what_fresh_processes_show_from_one_collection(
     finally:
         servers.close()
     assert not servers.refused
+    assert servers.forked == len(SPECS)
     assert imports(root) == len(SPECS) + 1  # the server's collection, and no other
     for one, other in zip(fresh, forked, strict=True):
         assert list(one.outcomes().items()) == list(other.outcomes().items())
@@ -91,6 +92,7 @@ def test_a_suite_running_threads_gets_fresh_processes(tmp_path: Path) -> None:
     finally:
         servers.close()
     assert servers.refused
+    assert servers.forked == 0
     assert outcomes == [
         {M + "test_leaks": "passed", M + "test_fails": "failed"},
         {M + "test_fails": "passed"},
