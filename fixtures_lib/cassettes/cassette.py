@@ -22,6 +22,7 @@ import contextlib
 import copy
 import json
 import re
+import shlex
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -127,23 +128,31 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
         self._loaded_count = 0
         self._metadata = {}
         self._unreadable = None
+        self.failed = False
         if live:
             return
         if self.mode is Mode.ALL:
-            Path(self._path).unlink(missing_ok=True)  # a true rewrite, never an append
+            # a true rewrite, never an append; the old file stays until the new one is whole
             self._metadata = {"test": nodeid}
             return
         self._loading = True
         try:
             self._load()
+        except Exception as exc:  # any damage: this test fails, not the session
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            self._unreadable = f"{type(exc).__name__}: {first}"
+            self.data, self._old_interactions = [], []
+            self._index.clear()
         finally:
             self._loading = False
-        if not self.rewound and Path(self._path).is_file() and Path(self._path).read_text().strip():
-            self._unreadable = self._path
+        path = Path(self._path)
+        if not self._unreadable and not self.rewound and path.is_file() and path.stat().st_size:
+            self._unreadable = "not a cassette vcrpy can read"  # vcrpy logged and ignored it
         self._metadata = {**self._metadata, "test": nodeid}  # for `optikit cassettes list/prune`
 
     def finish(self) -> None:
-        if not self.live and self.mode is not Mode.REPLAY:
+        keep_old = self.mode is Mode.ALL and self.failed  # the server down, the run broken
+        if not self.live and self.mode is not Mode.REPLAY and not keep_old:
             self._save()
         self.live = True
 
@@ -231,12 +240,14 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
     # --- messages ------------------------------------------------------------------------
 
     def _missing_message(self, wanted: CallShape) -> str:
-        command = f"pytest --record-llm '{self.nodeid}'"
+        command = f"pytest --record-llm {shlex.quote(self.nodeid)}"
         where = _shown(Path(self._path))
         lines = [f"no recorded LLM call matches {describe(wanted)}"]
         if self._unreadable:
-            lines.append(f"  cassette {where} could not be read; re-record it:")
-            command = f"pytest --record-llm=all '{self.nodeid}'"
+            lines.append(
+                f"  cassette {where} could not be read ({self._unreadable}); re-record it:"
+            )
+            command = f"pytest --record-llm-mode=all {shlex.quote(self.nodeid)}"
         elif not self.data:
             lines.append(f"  cassette {where} does not exist or is empty")
         else:

@@ -25,14 +25,18 @@ DEFAULT_DIR = "tests/cassettes"
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("optikit-llm", "optikit LLM cassettes")
+    # A flag and a mode with a required value (pytest-recording's --record-mode shape): an
+    # optional value would take the node id that follows (`--record-llm tests/x.py::test`).
     group.addoption(
         "--record-llm",
-        nargs="?",
-        const="new",
+        action="store_true",
+        help="record LLM calls that have no recording and replay the rest",
+    )
+    group.addoption(
+        "--record-llm-mode",
         choices=("new", "all"),
-        metavar="new|all",
-        help="record LLM calls that have no recording and replay the rest; "
-        "=all re-records every call and replaces each cassette",
+        help="new: as --record-llm; all: record every call afresh, replacing each test's "
+        "cassette once its test passes",
     )
     group.addoption(
         "--no-llm-cassettes",
@@ -44,8 +48,10 @@ def add_options(parser: pytest.Parser) -> None:
 def mode_of(config: pytest.Config) -> Mode:
     if config.getoption("no_llm_cassettes", False):
         return Mode.OFF
-    record = config.getoption("record_llm", None)
-    return {"new": Mode.NEW, "all": Mode.ALL}.get(record or "", Mode.REPLAY)
+    record = config.getoption("record_llm_mode", None) or (
+        "new" if config.getoption("record_llm", False) else ""
+    )
+    return {"new": Mode.NEW, "all": Mode.ALL}.get(record, Mode.REPLAY)
 
 
 def register(config: pytest.Config) -> None:
@@ -75,6 +81,10 @@ class CassettePlugin:
             return (yield)
         finally:
             self.session.finish()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:  # a re-recording that failed must not replace the old cassette
+            self.session.cassette.failed = True
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.session.close()

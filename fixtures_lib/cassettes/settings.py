@@ -18,7 +18,7 @@ from fixtures_lib.cassettes.requests import DEFAULT_VOLATILE_FIELDS
 class Mode(Enum):
     REPLAY = "replay"  # the default: replay only; a call with no recording fails its test
     NEW = "new"  # --record-llm: record what is missing, replay the rest
-    ALL = "all"  # --record-llm=all: record every call afresh, replacing the cassette
+    ALL = "all"  # --record-llm-mode=all: every call afresh, the cassette replaced if it passed
     OFF = "off"  # --no-llm-cassettes: every call goes live, nothing is written
 
 

@@ -52,7 +52,7 @@ def read_cassette(path: Path) -> CassetteInfo:
         why = str(exc) if type(exc) is ValueError else type(exc).__name__
         raise OptikitError(
             f"cassette is unreadable ({why}); delete it and record it again "
-            "with pytest --record-llm=all",
+            "with pytest --record-llm-mode=all",
             path,
         ) from None
     return CassetteInfo(

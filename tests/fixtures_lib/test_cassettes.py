@@ -3,7 +3,10 @@ clients talk to the local fake LLM server while recording, and to nothing while 
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,9 +184,88 @@ def test_a_missing_recording_fails_at_once_with_the_command_to_record_it(
         [
             "no recorded LLM call matches POST /v1/chat/completions model=m messages=*",
             "  cassette tests/cassettes/test_ask/test_question.yaml does not exist or is empty",
-            "  record it with: pytest --record-llm 'test_ask.py::test_question'",
+            "  record it with: pytest --record-llm test_ask.py::test_question",
         ]
     )
+    # the command, pasted into a shell as printed, records the call; then replay passes
+    pasted = shell(project, printed_command(result))
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+    assert sum(llm_env.counts().values()) == 1
+    assert pytest_run(project).ret == 0
+
+
+def printed_command(result: pytest.RunResult) -> str:
+    """The command a failure message says to run."""
+    line = next(line for line in result.stdout.lines if "record it with: " in line)
+    return line.split("record it with: ", 1)[1].strip()
+
+
+def shell(project: pytest.Pytester, command: str) -> subprocess.CompletedProcess[str]:
+    """``command`` as a user pastes it: /bin/sh, the project root, this environment's bin
+    directory first on PATH (an activated virtual environment)."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return subprocess.run(
+        ["/bin/sh", "-c", f"{command} -p no:randomly"],
+        cwd=project.path,
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+ASK = """
+import httpx
+
+def test_good(url):
+    body = {"model": "m", "messages": [{"role": "user", "content": "good"}]}
+    assert httpx.post(f"{url}/v1/chat/completions", json=body).status_code == 200
+
+def test_bad(url):
+    body = {"model": "m", "messages": [{"role": "user", "content": "bad"}]}
+    assert httpx.post(f"{url}/v1/chat/completions", json=body).status_code == 200
+"""
+DAMAGE = {
+    "truncated": b"interactions:\n- request:\n    body: {json: {model: m",
+    "not utf-8": b"interactions: []\nmetadata: {test: \xff\xfe}\n",
+    "a yaml list": b"- one\n- two\n",
+    "no response": b"interactions:\n- request: {method: POST, uri: 'http://x'}\n",
+    "python tag": b"interactions: !!python/object/apply:os.system ['echo pwned']\n",
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_one_bad_cassette_fails_one_test_and_says_how_to_rerecord(
+    project: pytest.Pytester, llm_env: FakeLLMServer, damage: str
+) -> None:
+    project.makepyfile(test_ask=ASK)
+    assert pytest_run(project, "--record-llm").ret == 0
+    bad = project.path / "tests/cassettes/test_ask/test_bad.yaml"
+    bad.write_bytes(DAMAGE[damage])
+    result = pytest_run(project)
+    assert result.ret == 1, result.stdout.str()  # not 3 (INTERNALERROR): the others ran
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*cassette tests/cassettes/test_ask/test_bad.yaml could not be read (*"]
+    )
+    command = printed_command(result)
+    assert command == "pytest --record-llm-mode=all test_ask.py::test_bad"
+    assert shell(project, command).returncode == 0
+    assert pytest_run(project).ret == 0
+
+
+def test_a_failed_rerecording_keeps_the_old_cassette(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makepyfile(test_ask=ASK)
+    with FakeLLMServer(latency=0.01) as server:
+        monkeypatch.setenv("LLM_URL", server.url)
+        assert pytest_run(project, "--record-llm").ret == 0
+    before = {path: path.read_bytes() for path in cassettes(project)}
+    # the model server is down now: re-recording fails, and the recordings stay as they were
+    assert pytest_run(project, "--record-llm-mode=all").ret == 1
+    assert {path: path.read_bytes() for path in cassettes(project)} == before
+    assert pytest_run(project).ret == 0
 
 
 def test_the_closest_recording_and_what_differs_are_shown(
@@ -271,7 +353,7 @@ def test_record_all_replaces_the_cassette(project: pytest.Pytester, llm_env: Fak
     project.makepyfile(test_one=source.replace("PROMPT", "old"))
     assert pytest_run(project, "--record-llm").ret == 0
     project.makepyfile(test_one=source.replace("PROMPT", "new"))
-    assert pytest_run(project, "--record-llm=all").ret == 0
+    assert pytest_run(project, "--record-llm-mode=all").ret == 0
     (path,) = cassettes(project)
     text = path.read_text()
     assert "content: new" in text
