@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import re
 import shlex
@@ -68,13 +69,20 @@ class _AtomicPersister(FilesystemPersister):  # type: ignore[misc]  # vcrpy is u
         write_text_atomic(Path(cassette_path), serialize(cassette_dict, serializer))
 
 
-def cassette_path(cassette_dir: Path, nodeid: str, root: Path) -> Path:
+def cassette_path(cassette_dir: Path, nodeid: str, root: Path, legacy: bool = False) -> Path:
     """``tests/test_x.py::TestA::test_b[id]`` -> ``tests/cassettes/test_x/TestA/test_b[id].yaml``.
 
     Leading directories the module shares with the cassette directory are dropped, so the
-    default ``tests/cassettes`` does not hold a second ``tests/``.
+    default ``tests/cassettes`` does not hold a second ``tests/``. The path never leaves
+    the cassette directory: a parametrize id is part of the file name whatever it holds
+    (``::``, ``..``, separators, control characters become ``_``); a name too long for the
+    file system is cut and ends with a hash of the whole; ``.yaml`` is added, never put in
+    place of a dot, so ids ``1.5`` and ``1.6`` get files of their own. ``legacy``: the name
+    optikit used before (the part after the last dot was replaced), still read on replay.
     """
-    module, *names = nodeid.split("::")
+    module, _, rest = nodeid.partition("::")
+    head, bracket, params = rest.partition("[")
+    names = [*head.split("::")[:-1], head.split("::")[-1] + bracket + params] if rest else []
     module_parts = Path(module).with_suffix("").parts
     try:
         shared = cassette_dir.relative_to(root).parts
@@ -86,8 +94,29 @@ def cassette_path(cassette_dir: Path, nodeid: str, root: Path) -> Path:
     ):
         common += 1
     parts = [*module_parts[common:], *names]
-    safe = [re.sub(r"[^\w.\-\[\]=,+]", "_", part) for part in parts]
-    return cassette_dir.joinpath(*safe).with_suffix(".yaml") if safe else cassette_dir
+    if legacy:
+        old = [re.sub(r"[^\w.\-\[\]=,+]", "_", part) for part in parts]
+        return cassette_dir.joinpath(*old).with_suffix(".yaml") if old else cassette_dir
+    safe = [_safe_name(part) for part in parts]
+    if not safe:
+        return cassette_dir
+    return cassette_dir.joinpath(*safe[:-1], safe[-1] + ".yaml")
+
+
+MAX_NAME_BYTES = 150  # well under the 255 bytes of a file name, with room for ".yaml"
+
+
+def _safe_name(part: str) -> str:
+    """``part`` as one file name; when characters had to be replaced or it was cut, a hash
+    of the original follows, so two ids never share a file (``a/b`` and ``a_b``)."""
+    name = re.sub(r"[^\w.\-\[\]=,+]", "_", part)
+    if set(name) <= {"."}:  # "", ".", "..": never a directory step
+        name = name.replace(".", "_") + "_"
+    if name == part and len(name.encode("utf-8")) <= MAX_NAME_BYTES:
+        return name
+    digest = hashlib.sha256(part.encode("utf-8")).hexdigest()[:12]
+    cut = name.encode("utf-8")[: MAX_NAME_BYTES - 13].decode("utf-8", "ignore")
+    return f"{cut}-{digest}"
 
 
 class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
@@ -135,6 +164,9 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
             # a true rewrite, never an append; the old file stays until the new one is whole
             self._metadata = {"test": nodeid}
             return
+        legacy = cassette_path(self.settings.cassette_dir, nodeid, self.root, legacy=True)
+        if not Path(self._path).exists() and legacy.is_file():
+            self._path = str(legacy)  # recorded before the naming changed: replayed from there
         self._loading = True
         try:
             self._load()

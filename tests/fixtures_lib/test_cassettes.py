@@ -492,3 +492,68 @@ def test_a_compressed_reply_is_stored_decoded(pytester: pytest.Pytester) -> None
     replayed = pytest_run(pytester)
     assert replayed.ret == 0, replayed.stdout.str()
     replayed.stdout.fnmatch_lines(["1 call replayed*"])
+
+
+HOSTILE_IDS = ["::..::..::escape2", "1.5", "1.6", "a/b", "a_b", "x" * 300, "tab\there", ".."]
+
+
+def test_cassette_paths_stay_inside_and_never_collide(tmp_path: Path) -> None:
+    from fixtures_lib.cassettes.cassette import cassette_path
+
+    directory = tmp_path / "tests" / "cassettes"
+    paths = [
+        cassette_path(directory, f"tests/test_x.py::test_p[{i}]", tmp_path) for i in HOSTILE_IDS
+    ]
+    assert len(set(paths)) == len(HOSTILE_IDS)  # 1.5 and 1.6, a/b and a_b: files of their own
+    for path in paths:
+        assert path.resolve().is_relative_to(directory.resolve())
+        assert path.parent == directory / "test_x"
+        assert path.suffix == ".yaml"
+        assert len(path.name.encode()) < 255
+
+
+def test_hostile_parametrize_ids_record_and_replay_inside_the_cassette_directory(
+    project: pytest.Pytester, llm_env: FakeLLMServer
+) -> None:
+    project.makepyfile(
+        test_ids=f"""
+        import httpx
+        import pytest
+
+        @pytest.mark.parametrize("word", {HOSTILE_IDS!r})
+        def test_p(url, word):
+            body = {{"model": "m", "messages": [{{"role": "user", "content": word}}]}}
+            assert httpx.post(f"{{url}}/v1/chat/completions", json=body).status_code == 200
+        """
+    )
+    recorded = pytest_run(project, "--record-llm")
+    assert recorded.ret == 0, recorded.stdout.str()
+    written = cassettes(project)
+    assert len(written) == len(HOSTILE_IDS)
+    assert all(p.parent == project.path / "tests/cassettes/test_ids" for p in written)
+    assert not list(project.path.glob("*.yaml"))  # nothing escaped to the project root
+    replayed = pytest_run(project)
+    assert replayed.ret == 0, replayed.stdout.str()
+    replayed.stdout.fnmatch_lines([f"{len(HOSTILE_IDS)} calls replayed*"])
+
+
+def test_a_cassette_recorded_under_the_old_name_still_replays(
+    project: pytest.Pytester, llm_env: FakeLLMServer
+) -> None:
+    """optikit named ``test_p[1.5]``'s cassette ``test_p[1.yaml`` before; it is read there."""
+    project.makepyfile(
+        test_old="""
+        import httpx
+
+        import pytest
+
+        @pytest.mark.parametrize("n", ["1.5"])
+        def test_p(url, n):
+            body = {"model": "m", "messages": [{"role": "user", "content": n}]}
+            assert httpx.post(f"{url}/v1/chat/completions", json=body).status_code == 200
+        """
+    )
+    assert pytest_run(project, "--record-llm").ret == 0
+    (path,) = cassettes(project)
+    path.rename(path.with_name("test_p[1.yaml"))
+    assert pytest_run(project).ret == 0
