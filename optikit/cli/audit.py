@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-from rich.progress import Progress as RichProgress
 
 from fixtures_lib.atomic import write_text_atomic
 from optikit.cli.support import MAX_COUNT, ProjectOption, console, errors, worker_count
@@ -201,6 +199,9 @@ def _progress(total: int) -> Iterator[Progress]:
 
         yield plain
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as RichProgress
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fixtures_lib.atomic import write_bytes_atomic
@@ -113,6 +112,8 @@ def _within(paths: list[Path], files: Iterable[Path]) -> list[Path]:
 
 
 def _run(files: list[Path], factory: CommandFactory, jobs: int) -> list[FileResult]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from codemods.runner import run_codemod
 
     columns = (

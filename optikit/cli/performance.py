@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
@@ -132,6 +131,8 @@ def regression(
     expected = read_baseline(_baseline_path(config, baseline_file))
     result = compare(expected, read_run_record(_data_path(config, data)), config.performance)
     if confirm_runs and result.suspects:
+        from rich.progress import Progress
+
         what = f"Re-running {len(result.suspects)} suspects beside reference tests"
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(what, total=confirm_runs)
