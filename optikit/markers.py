@@ -177,14 +177,19 @@ def _ini_lines(text: str, section: str, key: str = "markers") -> list[str]:
 def _key_span(
     rows: list[str], start: int, end: int, name: str = "markers"
 ) -> tuple[int, int] | None:
-    """The lines of key ``name`` in a section: its own line and its last continuation line."""
+    """The lines of key ``name`` in a section: its own line and its last continuation line
+    (indented; blank lines between them belong to the value, as configparser reads it:
+    aiohttp's ``addopts`` has its ``-m`` after two of them)."""
     pattern = re.compile(rf"{name}\s*[=:]")
     key = next((i for i in range(start + 1, end) if pattern.match(rows[i])), None)
     if key is None:
         return None
     last = key
-    while last + 1 < end and rows[last + 1][:1] in (" ", "\t") and rows[last + 1].strip():
-        last += 1
+    for index in range(key + 1, end):
+        if rows[index].strip() and rows[index][:1] not in (" ", "\t"):
+            break  # the next key or a comment at the margin
+        if rows[index].strip():
+            last = index
     return key, last
 
 

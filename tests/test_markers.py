@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from optikit.markers import MARKERS, pytest_config, register, registered
+from optikit.markers import MARKERS, addopts_marks, pytest_config, register, registered
 
 MARKED = (
     "import pytest\n\n\n@pytest.mark.slow\n@pytest.mark.serial\n@pytest.mark.real_llm\n"
@@ -85,3 +85,18 @@ def test_pytest_ini_wins_over_pyproject(tmp_path: Path) -> None:
     path, _ = register(tmp_path, ["serial"])
     assert path.name == "pytest.ini"
     assert "[pytest]\nmarkers =\n    serial: " in path.read_text()
+
+
+def test_addopts_selection_is_read_past_blank_lines(tmp_path: Path) -> None:
+    """aiohttp's setup.cfg: addopts spread over indented lines with blank lines between."""
+    (tmp_path / "setup.cfg").write_text(
+        "[tool:pytest]\naddopts =\n\t--durations=10\n\t\n\t-v\n\t\n\t-m 'not dev_mode'\n"
+        "\nmarkers =\n\tdev_mode: mark test to run in dev mode.\n"
+    )
+    assert addopts_marks(tmp_path) == "not dev_mode"
+    register(tmp_path, ["slow"])
+    assert registered(tmp_path) == {"dev_mode", "slow"}
+    assert (
+        "\tdev_mode: mark test to run in dev mode.\n\tslow: "
+        in (tmp_path / "setup.cfg").read_text()
+    )
