@@ -74,11 +74,9 @@ class AuditState:
         for result in (*self.results, *(self.targeted if targeted else ())):
             count = len(result.workers)
             for tests in result.workers.values():
-                ids = [t for t, _ in tests]
+                ids = tuple(t for t, _ in tests)
                 for position, (nodeid, outcome) in enumerate(tests):
-                    observation = Observation(
-                        outcome, result.spec.data_seed, tuple(ids[:position]), count
-                    )
+                    observation = Observation(outcome, result.spec.data_seed, ids, position, count)
                     seen.setdefault(nodeid, []).append(observation)
         return seen
 
