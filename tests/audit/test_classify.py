@@ -236,7 +236,6 @@ def test_the_tests_that_never_passed_share_one_run_after_the_rest_of_the_suite()
 def test_one_workers_observations_share_its_sequence() -> None:
     """Each test's prefix is a view of its worker's one sequence, not a copy: copies made
     the report of a 26,854-test suite quadratic (36 s per write; 0.5 s shared)."""
-    from optikit.audit.auditor import AuditState
     from optikit.audit.runs import RunResult, RunSpec
 
     state = AuditState(workers=1)
