@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from optikit.plugin import MARKERS
+from optikit.markers import MARKERS
 
 
 def test_markers_are_registered_for_strict_suites(pytester: pytest.Pytester) -> None:
