@@ -43,7 +43,9 @@ from fixtures_lib.cassettes.cassette import cassette_path  # noqa: E402
 from optikit.testing.fake_llm import DEFAULT_LATENCY, FakeLLMServer  # noqa: E402
 from optikit.timing.run_record import RunRecord, read_run_record, write_run_record  # noqa: E402
 
-console = Console()
+# Piped (a CI log, `make demo > demo.txt`) rich would wrap at 80 columns and break node ids
+# over lines; 160 keeps them whole and the step rules short. COLUMNS still wins.
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 
 # The commit the gate has to catch: exporting a workbook gets a second slower.
 SLOW_COMMIT = (
@@ -220,7 +222,7 @@ def codemod_step(
         ("rescope", "--data", data),
         ("mark-slow", "--data", data, "--threshold", str(slow_seconds)),
     ):
-        console.print(f"[bold]$ optikit codemod {' '.join(args)} --apply[/]", highlight=False)
+        console.print(f"[bold]$ optikit codemod {' '.join(args)} --apply[/]", highlight=False, soft_wrap=True)
         done = run(project, server, "optikit", "codemod", *args, "--apply")
         console.print(done.stdout.rstrip(), markup=False, highlight=False)
         if done.returncode != 0:
@@ -275,7 +277,7 @@ def audit_step(project: Path, server: FakeLLMServer) -> bool:
     report = json.loads((project / ".optikit" / "audit.json").read_text())
     victim = report["tests"].get(VICTIM, {})
     found = victim.get("classification") == "order_dependent" and POLLUTER in victim["polluters"]
-    console.print("[bold]$ optikit codemod mark-serial --apply[/]", highlight=False)
+    console.print("[bold]$ optikit codemod mark-serial --apply[/]", highlight=False, soft_wrap=True)
     marked = run(project, server, "optikit", "codemod", "mark-serial", "--apply")
     console.print(marked.stdout.rstrip(), markup=False, highlight=False)
     verdict = "[bold green]found[/]" if found else "[bold red]missed[/]"
