@@ -222,7 +222,9 @@ def codemod_step(
         ("rescope", "--data", data),
         ("mark-slow", "--data", data, "--threshold", str(slow_seconds)),
     ):
-        console.print(f"[bold]$ optikit codemod {' '.join(args)} --apply[/]", highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold]$ optikit codemod {' '.join(args)} --apply[/]", highlight=False, soft_wrap=True
+        )
         done = run(project, server, "optikit", "codemod", *args, "--apply")
         console.print(done.stdout.rstrip(), markup=False, highlight=False)
         if done.returncode != 0:
