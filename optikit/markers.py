@@ -57,14 +57,8 @@ def pytest_config(root: Path) -> tuple[Path, tuple[str, ...]]:
 
 def registered(root: Path) -> set[str]:
     """The marker names the project's pytest configuration registers."""
-    path, table = pytest_config(root)
-    if not path.exists():
-        return set()
-    if path.suffix == ".toml":
-        lines = _table(_toml(path), table).get("markers", [])
-        lines = lines if isinstance(lines, list) else []
-    else:
-        lines = _ini_lines(path.read_text(encoding="utf-8"), table[0])
+    value = _setting(root, "markers") or []
+    lines = value if isinstance(value, list) else str(value).splitlines()
     return {re.split(r"[:(]", str(line), maxsplit=1)[0].strip() for line in lines}
 
 
@@ -74,15 +68,8 @@ def addopts_marks(root: Path) -> str | None:
     commands and-in this one."""
     import shlex
 
-    path, table = pytest_config(root)
-    if not path.exists():
-        return None
-    if path.suffix == ".toml":
-        value = _table(_toml(path), table).get("addopts", "")
-        args = [str(a) for a in value] if isinstance(value, list) else shlex.split(str(value))
-    else:
-        lines = _ini_lines(path.read_text(encoding="utf-8"), table[0], "addopts")
-        args = shlex.split(" ".join(lines))
+    value = _setting(root, "addopts") or ""
+    args = [str(a) for a in value] if isinstance(value, list) else shlex.split(str(value))
     expression = None
     for index, arg in enumerate(args):
         if arg == "-m" and index + 1 < len(args):
@@ -90,6 +77,18 @@ def addopts_marks(root: Path) -> str | None:
         elif arg.startswith("-m") and not arg.startswith("--") and len(arg) > 2:
             expression = arg[2:]
     return expression
+
+
+def _setting(root: Path, key: str) -> object:
+    """``key`` in the project's pytest configuration as the file has it: a TOML value, or an
+    INI value's lines joined by newlines; None when it is not set."""
+    path, table = pytest_config(root)
+    if not path.exists():
+        return None
+    if path.suffix == ".toml":
+        return _table(_toml(path), table).get(key)
+    lines = _ini_lines(path.read_text(encoding="utf-8"), table[0], key)
+    return "\n".join(lines) if lines else None
 
 
 def register(root: Path, names: list[str]) -> tuple[Path, list[str]]:

@@ -109,8 +109,8 @@ def pytest_configure(config: pytest.Config) -> None:
         from optikit.audit import shuffle
 
         shuffle.register(config)
-    audit = ("audit_log", "audit_serve")
-    if any(map(config.getoption, audit)) or config.getoption("audit_data_seed") is not None:
+    recording = config.getoption("audit_log") or config.getoption("audit_serve")
+    if recording or config.getoption("audit_data_seed") is not None:
         from optikit.audit import recorder as audit_recorder
 
         audit_recorder.register(config, settings)

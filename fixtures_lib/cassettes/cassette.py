@@ -69,6 +69,10 @@ class _AtomicPersister(FilesystemPersister):  # type: ignore[misc]  # vcrpy is u
         write_text_atomic(Path(cassette_path), serialize(cassette_dict, serializer))
 
 
+UNSAFE = re.compile(r"[^\w.\-\[\]=,+]")  # in a file name, these become "_"
+MAX_NAME_BYTES = 150  # well under the 255 bytes of a file name, with room for ".yaml"
+
+
 def cassette_path(cassette_dir: Path, nodeid: str, root: Path, legacy: bool = False) -> Path:
     """``tests/test_x.py::TestA::test_b[id]`` -> ``tests/cassettes/test_x/TestA/test_b[id].yaml``.
 
@@ -81,8 +85,9 @@ def cassette_path(cassette_dir: Path, nodeid: str, root: Path, legacy: bool = Fa
     optikit used before (the part after the last dot was replaced), still read on replay.
     """
     module, _, rest = nodeid.partition("::")
-    head, bracket, params = rest.partition("[")
-    names = [*head.split("::")[:-1], head.split("::")[-1] + bracket + params] if rest else []
+    head, bracket, params = rest.partition("[")  # an id may hold "::": it stays one name
+    *outer, function = head.split("::")
+    names = [*outer, function + bracket + params] if rest else []
     module_parts = Path(module).with_suffix("").parts
     try:
         shared = cassette_dir.relative_to(root).parts
@@ -95,7 +100,7 @@ def cassette_path(cassette_dir: Path, nodeid: str, root: Path, legacy: bool = Fa
         common += 1
     parts = [*module_parts[common:], *names]
     if legacy:
-        old = [re.sub(r"[^\w.\-\[\]=,+]", "_", part) for part in parts]
+        old = [UNSAFE.sub("_", part) for part in parts]
         return cassette_dir.joinpath(*old).with_suffix(".yaml") if old else cassette_dir
     safe = [_safe_name(part) for part in parts]
     if not safe:
@@ -103,13 +108,10 @@ def cassette_path(cassette_dir: Path, nodeid: str, root: Path, legacy: bool = Fa
     return cassette_dir.joinpath(*safe[:-1], safe[-1] + ".yaml")
 
 
-MAX_NAME_BYTES = 150  # well under the 255 bytes of a file name, with room for ".yaml"
-
-
 def _safe_name(part: str) -> str:
     """``part`` as one file name; when characters had to be replaced or it was cut, a hash
     of the original follows, so two ids never share a file (``a/b`` and ``a_b``)."""
-    name = re.sub(r"[^\w.\-\[\]=,+]", "_", part)
+    name = UNSAFE.sub("_", part)
     if set(name) <= {"."}:  # "", ".", "..": never a directory step
         name = name.replace(".", "_") + "_"
     if name == part and len(name.encode("utf-8")) <= MAX_NAME_BYTES:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from optikit.audit.recorder import EvidenceCollector, SequenceLog, in_order
-from optikit.audit.shuffle import shuffled
+from optikit.audit.shuffle import shuffled_items
 
 
 class ProbeServer:
@@ -56,8 +56,7 @@ class ProbeServer:
     def _become_probe(self, session: pytest.Session, request: dict[str, Any]) -> None:
         items = session.items
         if request["order_seed"] is not None:
-            positions = shuffled([item.nodeid for item in items], request["order_seed"])
-            items = [items[i] for i in positions]
+            items = shuffled_items(items, request["order_seed"])
         session.items = in_order(request["order"], items)
         self.collector.data_seed = request["data_seed"]
         log = SequenceLog(Path(request["log"]), loadgroup=False)

@@ -44,7 +44,12 @@ class Shuffle:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        items[:] = [items[i] for i in shuffled([item.nodeid for item in items], self.seed)]
+        items[:] = shuffled_items(items, self.seed)
+
+
+def shuffled_items(items: list[pytest.Item], seed: int) -> list[pytest.Item]:
+    """``items`` in the order seed ``seed`` draws (the probe server's forked runs too)."""
+    return [items[i] for i in shuffled([item.nodeid for item in items], seed)]
 
 
 def register(config: pytest.Config) -> None:

@@ -26,13 +26,15 @@ from rich.table import Table
 from fixtures_lib.atomic import write_bytes_atomic
 from optikit.cli.support import (
     MAX_COUNT,
+    DataOption,
     ProjectOption,
     console,
+    data_path,
     errors,
     positive_seconds,
     user_errors,
 )
-from optikit.config import OptikitConfig, PerformanceConfig, load_config
+from optikit.config import OptikitConfig, load_config
 from optikit.errors import OptikitError
 from optikit.markers import register as register_markers
 
@@ -68,14 +70,6 @@ JobsOption = Annotated[
     ),
 ]
 CPUS = os.cpu_count() or 1
-DataOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data",
-        help=f"The run record to read (default: {PerformanceConfig().data_file}, or data_file "
-        r"in \[tool.optikit.performance]).",
-    ),
-]
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "build", "dist"})
 
 
@@ -270,7 +264,7 @@ def mark_slow(
         runs = history.durations(config.path(config.performance.history_db), from_history)
         durations = {nodeid: statistics.median(values) for nodeid, values in runs.items()}
     else:
-        record = read_run_record(_data_file(config, data))
+        record = read_run_record(data_path(config, data))
         durations = {t["nodeid"]: t["duration"] for t in record["tests"]}
     below = (unmark_below if unmark_below is not None else limit / 4) if unmark else None
     placement = plan_mark_slow(durations, root=config.root, threshold=limit, unmark_below=below)
@@ -399,7 +393,7 @@ def rescope(
     roots = paths or [config.root]
     index = build_index(python_files(roots, config.root), jobs)
     candidates, left = _rescope_candidates(
-        index.fixtures, fixture, config, _data_file(config, data), min_setup, min_uses
+        index.fixtures, fixture, config, data_path(config, data), min_setup, min_uses
     )
     promotions, refusals = plan_rescope(index, candidates, scope.value, config.root)
     left += [(f"{r.where} {r.name}", r.reason) for r in refusals]
@@ -457,10 +451,6 @@ def _rescope_candidates(
             data,
         )
     return chosen, left
-
-
-def _data_file(config: OptikitConfig, given: Path | None) -> Path:
-    return given if given is not None else config.path(config.performance.data_file)
 
 
 def _verify(promotions: list[Promotion], results: list[FileResult], config: OptikitConfig) -> None:

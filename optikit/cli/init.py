@@ -87,7 +87,6 @@ FIXED_TARGETS: dict[str, tuple[str, str]] = {
         "optikit regression --confirm 3",
     ),
 }
-MAKEFILE_TARGETS = make_targets()
 
 
 @dataclass(frozen=True)

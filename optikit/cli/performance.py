@@ -17,7 +17,15 @@ from rich.table import Table
 from rich.text import Text
 
 from fixtures_lib.atomic import write_text_atomic
-from optikit.cli.support import MAX_COUNT, ProjectOption, console, errors, positive_seconds
+from optikit.cli.support import (
+    MAX_COUNT,
+    DataOption,
+    ProjectOption,
+    console,
+    data_path,
+    errors,
+    positive_seconds,
+)
 from optikit.config import OptikitConfig, PerformanceConfig, load_config
 from optikit.errors import OptikitError
 
@@ -28,14 +36,6 @@ if TYPE_CHECKING:
 # that uses them: `optikit --help` and every other command start without them.
 
 DEFAULTS = PerformanceConfig()
-DataOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data",
-        help=f"Run record to read (default: {DEFAULTS.data_file}, or data_file in "
-        r"\[tool.optikit.performance]).",
-    ),
-]
 BaselineOption = Annotated[
     Path | None,
     typer.Option(
@@ -44,10 +44,6 @@ BaselineOption = Annotated[
         r"\[tool.optikit.performance]).",
     ),
 ]
-
-
-def _data_path(config: OptikitConfig, data: Path | None) -> Path:
-    return data if data is not None else config.path(config.performance.data_file)
 
 
 def _baseline_path(config: OptikitConfig, baseline: Path | None) -> Path:
@@ -81,7 +77,7 @@ def baseline(
     from optikit.timing.run_record import read_run_record
 
     config = load_config(project)
-    record = read_run_record(_data_path(config, data))
+    record = read_run_record(data_path(config, data))
     built = build_baseline(
         record, config.performance, config.path(config.performance.history_db), from_history
     )
@@ -129,7 +125,7 @@ def regression(
 
     config = load_config(project)
     expected = read_baseline(_baseline_path(config, baseline_file))
-    result = compare(expected, read_run_record(_data_path(config, data)), config.performance)
+    result = compare(expected, read_run_record(data_path(config, data)), config.performance)
     if confirm_runs and result.suspects:
         from rich.progress import Progress
 
@@ -250,7 +246,7 @@ def report(
     from optikit.timing.run_record import read_run_record
 
     config = load_config(project)
-    record = read_run_record(_data_path(config, data))
+    record = read_run_record(data_path(config, data))
     gate = None
     if compare_baseline:
         expected = read_baseline(_baseline_path(config, baseline_file))
@@ -322,7 +318,7 @@ def import_junit(
         raise OptikitError("--output and --replace name two destinations; give one")
     config = load_config(project)
     record = read_junit(junit, config.root, config.performance.slow_test_threshold_seconds)
-    path = _data_path(config, None) if replace else (output or config.root / JUNIT_RECORD)
+    path = data_path(config, None) if replace else (output or config.root / JUNIT_RECORD)
     write_run_record(path, record)
     if keep_history:
         history.append_run(config.path(config.performance.history_db), record)

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from optikit.config import OptikitConfig, PerformanceConfig
 from optikit.errors import OptikitError, debugging, user_message
 
 P = ParamSpec("P")
@@ -33,6 +34,21 @@ def _console(stderr: bool = False) -> Console:
 
 console = _console()
 errors = _console(stderr=True)
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help=f"The run record to read (default: {PerformanceConfig().data_file}, or data_file "
+        r"in \[tool.optikit.performance]).",
+    ),
+]
+
+
+def data_path(config: OptikitConfig, given: Path | None) -> Path:
+    """The run record ``--data`` names, else the configured one."""
+    return given if given is not None else config.path(config.performance.data_file)
+
 
 ProjectOption = Annotated[
     Path,

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from optikit.cli.app import app
-from optikit.cli.init import MAKEFILE_TARGETS, init_project
+from optikit.cli.init import init_project, make_targets
 from optikit.config import PerformanceConfig, load_config
 from optikit.markers import MARKERS, registered
 from tests.test_markers import collect_without_optikit
@@ -110,7 +110,8 @@ def test_ignore_entries_follow_configured_paths(tmp_path: Path) -> None:
 def test_added_make_targets_are_valid(tmp_path: Path) -> None:
     (tmp_path / "Makefile").write_text("all:\n\techo all\n")
     init_project(tmp_path)
-    for target in MAKEFILE_TARGETS:
+    targets = make_targets()
+    for target in targets:
         result = subprocess.run(
             ["make", "--dry-run", "--no-print-directory", target],
             cwd=tmp_path,
@@ -118,7 +119,7 @@ def test_added_make_targets_are_valid(tmp_path: Path) -> None:
             text=True,
             check=True,
         )
-        assert result.stdout.strip() == MAKEFILE_TARGETS[target][1]
+        assert result.stdout.strip() == targets[target][1]
 
 
 def test_cli_reports_what_it_did(tmp_path: Path) -> None:
