@@ -12,8 +12,11 @@ every test of the suite.) What differs from plain vcrpy:
   with the cassette, the request, the closest recording and the command that records it.
   ``pytest.fail`` raises a ``BaseException``, so clients that retry on ``Exception`` (openai,
   anthropic) do not retry it into a connection error;
-* credentials are dropped or redacted before anything is written (``cassettes.secrets``), and each
-  recorded call carries its latency, token usage, model and client.
+* credentials are dropped or redacted before anything is written (``cassettes.secrets``), but
+  a recording is matched by the request as it was sent: when redaction changed it, a slow
+  digest of the sent request is stored beside it (``optikit.match``), so two requests that
+  differ only in a secret never replay each other's answer;
+* each recorded call carries its latency, token usage, model and client.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from fixtures_lib.cassettes.requests import (
     shape_of,
     usage_of,
 )
-from fixtures_lib.cassettes.secrets import drop_secret_headers, redact_body
+from fixtures_lib.cassettes.secrets import Scrubber
 from fixtures_lib.cassettes.settings import LLMCounts, LLMSettings, Mode
 
 _RECORD_MODES = {
@@ -130,7 +133,7 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
             record_mode=_RECORD_MODES.get(mode, RecordMode.NONE),
             match_on=(same_call,),
             before_record_request=self._filter_request,
-            before_record_response=self._filter_response,
+            before_record_response=decode_response,  # stored readable, not gzip
             drop_unused_requests=mode is Mode.ALL,
         )
         self.settings = settings
@@ -140,6 +143,8 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
         self.nodeid = ""
         self.live = True  # between tests, and for real_llm tests: nothing recorded or replayed
         self._index: dict[str, list[int]] = defaultdict(list)
+        self._secret_keys = False  # a loaded recording is looked up by its secret key
+        self.scrubber = Scrubber()
         self._started: dict[int, float] = {}
         self._loading = False
         self._unreadable: str | None = None
@@ -154,6 +159,7 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
         self._played_interactions: list[tuple[Request, Any]] = []
         self.play_counts.clear()
         self._index.clear()
+        self._secret_keys = False
         self._started.clear()
         self.dirty = self.rewound = False
         self._loaded_count = 0
@@ -193,43 +199,51 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
     # --- what vcrpy's stubs call ---------------------------------------------------------
 
     def _filter_request(self, request: Request) -> Request | None:
-        """The request as it is stored and matched: LLM hosts only, credentials removed."""
+        """The request with its shape as sent (what it is matched by); None for other hosts."""
         if self.live:
             return None
-        cached = request.__dict__.get("_optikit_filtered")
-        if cached is not None:
-            return cached
-        if host_pattern(request.uri, self.settings.hosts) is None:
-            return None  # not an LLM host: no need to parse its body
+        if "_optikit_shape" not in request.__dict__:
+            if host_pattern(request.uri, self.settings.hosts) is None:
+                return None  # not an LLM host: no need to parse its body
+            request.__dict__["_optikit_shape"] = self._shape_of(request)
+        return request
+
+    def _shape_of(self, request: Request) -> CallShape | None:
+        settings = self.settings
+        return shape_of(
+            request.method, request.uri, request.body, settings.hosts, settings.volatile_fields
+        )
+
+    def _scrubbed(self, request: Request) -> Request:
+        """A copy of ``request`` as it is written: credentials dropped or redacted."""
+        self.scrubber.refresh()
         stored = copy.copy(request)
         stored.headers = copy.deepcopy(request.headers)
-        drop_secret_headers(stored.headers)
-        stored.body = redact_body(request.body)
-        stored.__dict__["_optikit_shape"] = shape_of(
-            stored.method,
-            stored.uri,
-            stored.body,
-            self.settings.hosts,
-            self.settings.volatile_fields,
-        )
-        request.__dict__["_optikit_filtered"] = stored
+        self.scrubber.headers(stored.headers)  # learns the client's key before the body
+        stored.uri = self.scrubber.uri(request.uri)
+        stored.body = self.scrubber.body(request.body)
+        stored.__dict__["_optikit_shape"] = self._shape_of(stored)
         return stored
 
-    @staticmethod
-    def _filter_response(response: dict[str, Any]) -> dict[str, Any]:
-        response = decode_response(response)  # stored readable, not gzip
+    def _scrub_response(self, response: dict[str, Any]) -> None:
         headers = response.get("headers") or {}
-        drop_secret_headers(headers)
+        self.scrubber.headers(headers)
         body = response.get("body") or {}
-        body["string"] = redact_body(body.get("string"))
-        return response
+        body["string"] = self.scrubber.body(body.get("string"))
+        cassette_format.fix_content_length(headers, body["string"])
 
     def _responses(self, request: Request) -> Iterator[tuple[int, Any]]:
-        stored = self._filter_request(request)
-        if stored is None:
+        """Recordings of ``request``: by the hash of its shape, or (when this cassette holds
+        requests stored redacted) by its slow secret key."""
+        if self._filter_request(request) is None:
             return
-        for index in self._index.get(_shape(stored).key, ()):
-            yield index, self.data[index][1]
+        shape = _shape(request)
+        for key in (shape.key, shape.secret_key) if self._secret_keys else (shape.key,):
+            indices = self._index.get(key)
+            if indices:
+                for index in indices:
+                    yield index, self.data[index][1]
+                return
 
     def can_play_response_for(self, request: Request) -> bool:
         if super().can_play_response_for(request):
@@ -238,7 +252,7 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
         if stored is None:
             return False
         if self.mode is Mode.REPLAY:
-            pytest.fail(self._missing_message(_shape(stored)), pytrace=False)
+            pytest.fail(self._missing_message(_shape(self._scrubbed(request))), pytrace=False)
         self._started[id(request)] = time.perf_counter()  # about to go live: time the call
         return False
 
@@ -256,18 +270,29 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
         super().append(request, response)
         if len(self.data) == before:
             return  # not an LLM host
-        stored, saved = self.data[-1]
-        self._index[_shape(stored).key].append(before)
+        sent, saved = self.data[-1]
+        recorded = saved.get("optikit") or {}
         if self._loading:
+            key = recorded.get("match") or _shape(sent).key
+            self._secret_keys |= key.startswith("scrypt:")
+            self._index[key].append(before)
             return
+        # Recorded now: what is kept is redacted; the key is the request as it was sent.
+        stored = self._scrubbed(sent)
+        self._scrub_response(saved)
+        shape = _shape(sent)
+        key = shape.key if _shape(stored).key == shape.key else shape.secret_key
+        self._secret_keys |= key != shape.key
+        self.data[-1] = (stored, saved)
+        self._index[key].append(before)
         body = saved.get("body", {}).get("string") or b""
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
-        shape = _shape(stored)
         saved["optikit"] = {
             "latency_seconds": round(time.perf_counter() - started, 4) if started else None,
-            "model": _model(shape),
+            "model": _model(_shape(stored)),
             "client": request.headers.get("User-Agent") or request.headers.get("user-agent"),
             "usage": usage_of(text),
+            **({"match": key} if key != shape.key else {}),
         }
         self.counts.recorded += 1
 
@@ -290,7 +315,8 @@ class LLMCassette(Cassette):  # type: ignore[misc]  # vcrpy is untyped
             )
             lines.append(f"  cassette {where} has {len(self.data)} call(s); the closest:")
             lines.append(f"    {describe(closest)}")
-            lines.extend(f"    differs in {item}" for item in differences(wanted, closest)[:6])
+            differing = differences(wanted, closest)[:6] or ["a redacted value (a secret)"]
+            lines.extend(f"    differs in {item}" for item in differing)
         lines.append(f"  record it with: {command}")
         return "\n".join(lines)
 

@@ -114,11 +114,11 @@ def deserialize(text: str) -> dict[str, Any]:
         request, response = interaction["request"], interaction["response"]
         request["body"] = _unpack(request.get("body"))
         body = response["body"]["string"] = _unpack(response["body"].get("string"))
-        _fix_content_length(response.get("headers") or {}, body)
+        fix_content_length(response.get("headers") or {}, body)
     return cassette
 
 
-def _fix_content_length(headers: dict[str, list[str]], body: Any) -> None:
+def fix_content_length(headers: dict[str, list[str]], body: Any) -> None:
     """A JSON body comes back compact, so its length can differ from the one recorded."""
     size = len(body.encode("utf-8") if isinstance(body, str) else body or b"")
     for name in headers:

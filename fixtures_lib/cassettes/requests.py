@@ -12,8 +12,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from fixtures_lib.cassettes.secrets import credential_name
 
 DEFAULT_VOLATILE_FIELDS = ("user", "metadata", "stream_options", "request_id", "idempotency_key")
 
@@ -26,11 +29,25 @@ class CallShape:
     host: str  # the configured host pattern it matched, so a local server's port can vary
     path: str
     body: str  # canonical JSON (sorted keys, volatile fields dropped) or the raw text
+    query: str = ""  # sorted, without credential parameters (they differ per machine)
 
     @property
+    def _text(self) -> bytes:
+        parts = (self.method, self.host, self.path, self.body)
+        return "\n".join((*parts, self.query) if self.query else parts).encode()
+
+    @cached_property
     def key(self) -> str:
-        text = "\n".join((self.method, self.host, self.path, self.body))
-        return hashlib.sha256(text.encode()).hexdigest()
+        """What a recording is looked up by when it is stored as it was sent."""
+        return hashlib.sha256(self._text).hexdigest()
+
+    @cached_property
+    def secret_key(self) -> str:
+        """The key of a request that held a secret, stored beside its redacted form: scrypt
+        (the cost of a password hash), so a short password cannot be recovered from it by
+        hashing guesses."""
+        digest = hashlib.scrypt(self._text, salt=b"optikit cassette", n=2**14, r=8, p=1)
+        return f"scrypt:{digest.hex()}"
 
 
 def host_pattern(url_or_host: str, hosts: Iterable[str]) -> str | None:
@@ -68,7 +85,19 @@ def shape_of(
     pattern = host_pattern(url, hosts)
     if pattern is None:
         return None
-    return CallShape(method.upper(), pattern, urlsplit(url).path, canonical_body(body, volatile))
+    parts = urlsplit(url)
+    return CallShape(
+        method.upper(),
+        pattern,
+        parts.path,
+        canonical_body(body, volatile),
+        canonical_query(parts.query),
+    )
+
+
+def canonical_query(query: str) -> str:
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode(sorted((n, v) for n, v in pairs if not credential_name(n)))
 
 
 def describe(shape: CallShape) -> str:
@@ -89,7 +118,7 @@ def differences(wanted: CallShape, recorded: CallShape) -> list[str]:
     """What separates a request from a recorded one, field by field, briefly."""
     found = [
         f"{name}: {getattr(recorded, name)!r} recorded, {getattr(wanted, name)!r} now"
-        for name in ("method", "host", "path")
+        for name in ("method", "host", "path", "query")
         if getattr(wanted, name) != getattr(recorded, name)
     ]
     old, new = _json(recorded.body), _json(wanted.body)

@@ -461,7 +461,8 @@ def test_cassette_commands_list_check_and_prune(
     checked = optikit("check")
     assert checked.returncode == 1
     assert f"{left}:" in checked.stderr
-    assert "secret-looking value" in checked.stderr
+    assert "OpenAI key" in checked.stderr
+    assert "abcdefghijkl" not in checked.stderr  # the kind, never the secret
 
 
 def test_a_compressed_reply_is_stored_decoded(pytester: pytest.Pytester) -> None:
