@@ -125,11 +125,11 @@ def differences(wanted: CallShape, recorded: CallShape) -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new)):
             if old.get(key) != new.get(key):
-                found.append(
-                    f"body.{key}: {_short(old.get(key))} recorded, {_short(new.get(key))} now"
-                )
+                was, now = _contrast(old.get(key), new.get(key))
+                found.append(f"body.{key}: {was} recorded, {now} now")
     elif recorded.body != wanted.body:
-        found.append(f"body: {_short(recorded.body)} recorded, {_short(wanted.body)} now")
+        was, now = _contrast(recorded.body, wanted.body)
+        found.append(f"body: {was} recorded, {now} now")
     return found
 
 
@@ -147,9 +147,24 @@ def _json(text: str) -> Any:
         return None
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _contrast(old: Any, new: Any, limit: int = 60) -> tuple[str, str]:
+    """Both values briefly, around where they first differ (a long prompt that changed at
+    its end shows its end)."""
+    values = (old, new)
+    texts = [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in values]
+    longest = max(len(t) for t in texts)
+    if longest <= limit:
+        shown = [repr(t) if isinstance(v, str) else t for t, v in zip(texts, values, strict=True)]
+        return shown[0], shown[1]
+    pairs = zip(texts[0], texts[1], strict=False)
+    same = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(t) for t in texts))
+    start = max(0, min(same - limit // 3, longest - limit))
+
+    def cut(text: str) -> str:
+        tail = "..." if len(text) > start + limit else ""
+        return ("..." if start else "") + text[start : start + limit] + tail
+
+    return cut(texts[0]), cut(texts[1])
 
 
 def usage_of(body: str) -> dict[str, int]:

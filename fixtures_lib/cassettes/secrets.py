@@ -211,7 +211,8 @@ class Scrubber:
             while start >= 0:
                 found.append(Span(start, start + len(value), kind))
                 start = text.find(value, start + 1)
-        return _merged([span for span in found if span.end > span.start])
+        kept = [s for s in found if s.end > s.start and text[s.start : s.end] != REDACTED]
+        return _merged(kept)
 
     # --- redaction -----------------------------------------------------------------------
 
@@ -314,6 +315,10 @@ class Scrubber:
     def _redact_pieces(self, groups: list[list[_Leaf]]) -> bool:
         """Redact credential fields, then secrets in each group's joined text. True if any."""
         changed = False
+        for group in groups:  # first learn them: the prompt may come before the field
+            for leaf in group:
+                if credential_field(leaf.name, leaf.value):
+                    self.learn(leaf.value, f"credential field {leaf.name!r}")
         for group in groups:
             plain = []
             for leaf in group:

@@ -6,6 +6,10 @@ and SSE) wire formats for their real client libraries to work unchanged, so the 
 and optikit's own tests exercise real HTTP through real clients without leaving 127.0.0.1.
 Replies are deterministic (a function of the request) and every reply waits ``latency``
 seconds first, which is what makes an LLM-calling suite slow and what cassettes remove.
+
+Request headers make it hostile on demand, for the secrets tests: ``X-Fake-Chunk-Size: N``
+streams N characters per event, ``X-Fake-Status: 401`` answers with an error naming the key
+sent (as OpenAI's does), ``X-Fake-Echo: <header>`` sends that request header back.
 """
 
 from __future__ import annotations
@@ -142,8 +146,11 @@ def _messages(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-def _pieces(text: str) -> list[str]:
-    """Stream chunks: one word with its leading whitespace, as models stream tokens."""
+def _pieces(text: str, size: int | None = None) -> list[str]:
+    """Stream chunks: one word with its leading whitespace, as models stream tokens, or
+    ``size`` characters each (``X-Fake-Chunk-Size``: how a key gets split across events)."""
+    if size:
+        return [text[i : i + size] for i in range(0, len(text), size)] or [text]
     return re.findall(r"\s*\S+", text) or [text]
 
 
@@ -155,7 +162,9 @@ def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _openai(body: dict[str, Any], reply: str) -> tuple[dict[str, Any], Iterator[bytes]]:
+def _openai(
+    body: dict[str, Any], reply: str, size: int | None
+) -> tuple[dict[str, Any], Iterator[bytes]]:
     ident, model = f"chatcmpl-{_digest(body)}", body.get("model", "")
     prompt = sum(_tokens(text) for _, text in _messages(body))
     usage = {
@@ -187,7 +196,7 @@ def _openai(body: dict[str, Any], reply: str) -> tuple[dict[str, Any], Iterator[
 
     def events() -> Iterator[bytes]:
         yield _sse(chunk({"role": "assistant", "content": ""}, None))
-        for piece in _pieces(reply):
+        for piece in _pieces(reply, size):
             yield _sse(chunk({"content": piece}, None))
         yield _sse(chunk({}, "stop"))
         if body.get("stream_options", {}).get("include_usage"):
@@ -197,7 +206,9 @@ def _openai(body: dict[str, Any], reply: str) -> tuple[dict[str, Any], Iterator[
     return whole, events()
 
 
-def _ollama(body: dict[str, Any], reply: str, chat: bool) -> tuple[dict[str, Any], Iterator[bytes]]:
+def _ollama(
+    body: dict[str, Any], reply: str, size: int | None, chat: bool
+) -> tuple[dict[str, Any], Iterator[bytes]]:
     prompt = sum(_tokens(text) for _, text in _messages(body)) if chat else _tokens(body["prompt"])
 
     def part(text: str) -> dict[str, Any]:
@@ -218,14 +229,16 @@ def _ollama(body: dict[str, Any], reply: str, chat: bool) -> tuple[dict[str, Any
     whole = {**final, **{k: v for k, v in part(reply).items() if k != "done"}}
 
     def lines() -> Iterator[bytes]:
-        for piece in _pieces(reply):
+        for piece in _pieces(reply, size):
             yield (json.dumps(part(piece)) + "\n").encode()
         yield (json.dumps(final) + "\n").encode()
 
     return whole, lines()
 
 
-def _anthropic(body: dict[str, Any], reply: str) -> tuple[dict[str, Any], Iterator[bytes]]:
+def _anthropic(
+    body: dict[str, Any], reply: str, size: int | None
+) -> tuple[dict[str, Any], Iterator[bytes]]:
     prompt = sum(_tokens(text) for _, text in _messages(body))
     message = {
         "id": f"msg_{_digest(body)}",
@@ -250,7 +263,7 @@ def _anthropic(body: dict[str, Any], reply: str) -> tuple[dict[str, Any], Iterat
             {"type": "content_block_start", "index": 0, "content_block": block},
             "content_block_start",
         )
-        for piece in _pieces(reply):
+        for piece in _pieces(reply, size):
             delta = {"type": "text_delta", "text": piece}
             yield _sse(
                 {"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"
@@ -297,8 +310,16 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             except (ValueError, KeyError, TypeError) as exc:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": {"message": f"bad request: {exc}"}})
                 return
+            status = int(self.headers.get("X-Fake-Status", 200))
+            if status != HTTPStatus.OK:  # as OpenAI's 401 does, the error names the key sent
+                sent = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                sent = sent or self.headers.get("x-api-key", "")
+                message = f"Incorrect API key provided: {sent}"
+                self._json(HTTPStatus(status), {"error": {"message": message}})
+                return
             reply = server.reply(request)
-            whole, parts = _render(api, body, reply)
+            chunk = int(self.headers.get("X-Fake-Chunk-Size", 0)) or None
+            whole, parts = _render(api, body, reply, chunk)
             if request.stream:
                 self._stream(stream_type, parts)
             else:
@@ -308,9 +329,16 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             models = {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
             self._json(HTTPStatus.OK, models)
 
+        def _echoed_headers(self) -> None:
+            """``X-Fake-Echo: name`` sends request header ``name`` back as ``X-Echo``."""
+            echoed = self.headers.get("X-Fake-Echo")
+            if echoed:
+                self.send_header("X-Echo", self.headers.get(echoed, ""))
+
         def _json(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
             self.send_response(status)
+            self._echoed_headers()
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -318,6 +346,7 @@ def _handler_for(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
 
         def _stream(self, content_type: str, parts: Iterable[bytes]) -> None:
             self.send_response(HTTPStatus.OK)
+            self._echoed_headers()
             self.send_header("Content-Type", content_type)
             self.send_header("Transfer-Encoding", "chunked")
             self.send_header("Cache-Control", "no-cache")
@@ -342,9 +371,11 @@ def _parse(api: str, body: dict[str, Any]) -> ChatRequest:
     return ChatRequest(api, str(body.get("model", "")), messages, stream, body)
 
 
-def _render(api: str, body: dict[str, Any], reply: str) -> tuple[dict[str, Any], Iterator[bytes]]:
+def _render(
+    api: str, body: dict[str, Any], reply: str, chunk: int | None = None
+) -> tuple[dict[str, Any], Iterator[bytes]]:
     if api == "openai":
-        return _openai(body, reply)
+        return _openai(body, reply, chunk)
     if api == "anthropic":
-        return _anthropic(body, reply)
-    return _ollama(body, reply, chat=api == "ollama-chat")
+        return _anthropic(body, reply, chunk)
+    return _ollama(body, reply, chunk, chat=api == "ollama-chat")
