@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +21,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from fixtures_lib.cassettes.secrets import REDACTED, Scrubber, credential_field, credential_name
+from fixtures_lib.cassettes.secrets import (
+    Scrubber,
+    credential_field,
+    credential_header,
+    credential_name,
+    placeholder,
+)
 
 _BINARY = "tag:yaml.org,2002:binary"
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's
 
 
 @dataclass(frozen=True, order=True)
@@ -54,16 +63,15 @@ def scan_file(path: Path, scrubber: Scrubber | None = None) -> list[Finding]:
     scrubber = scrubber or Scrubber()
     try:
         text = path.read_bytes().decode("utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Loader)
     except UnicodeDecodeError as exc:
         raise UnreadableCassette(f"not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise UnreadableCassette(f"not YAML: {str(exc).splitlines()[0]}") from None
     except OSError as exc:
         raise UnreadableCassette(exc.strerror or type(exc).__name__) from None
-    found: set[tuple[int, str]] = set()
-    for number, line in enumerate(text.splitlines(), start=1):
-        found.update((number, span.kind) for span in scrubber.spans(line))
+    starts = [0, *(m.end() for m in re.finditer("\n", text))]
+    found = {(bisect.bisect_right(starts, span.start), span.kind) for span in scrubber.spans(text)}
     if root is not None:
         for first, last, what in _walk(root, (), scrubber):
             if not any(first <= n <= last and w == what for n, w in found):
@@ -92,8 +100,8 @@ def _entry(
 ) -> Iterator[tuple[int, int, str]]:
     first, last = _lines(value)
     strings = [n.value for n in _scalars(value)]
-    if keys[-1:] == ("headers",) and credential_name(key):
-        if any(s not in ("", REDACTED) for s in strings):
+    if keys[-1:] == ("headers",) and credential_header(key):
+        if any(not placeholder(s) and len(s.split(" ")[-1]) >= 8 for s in strings):
             yield first, last, f"credential header {key!r}"
         return
     if any(credential_field(key, s) for s in strings):
@@ -122,10 +130,10 @@ def _scalar(
 
 def _uri_findings(uri: str) -> Iterator[str]:
     parts = urlsplit(uri)
-    if parts.password and parts.password != REDACTED:
+    if parts.password and not placeholder(parts.password):
         yield "password in the URL"
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if credential_name(name) and value and value != REDACTED:
+        if credential_name(name) and not placeholder(value):
             yield f"credential in query parameter {name!r}"
 
 

@@ -74,6 +74,10 @@ _CREDENTIAL_NAME = re.compile(
     r"cookie|set_cookie)$"
 )
 _MAYBE_CREDENTIAL_NAME = re.compile(r"(?:^|_)(?:key|token|auth|sig|signature)$")
+_MAYBE_EXACT = frozenset({"key", "token", "auth", "sig", "signature"})
+_PLACEHOLDERS = frozenset(
+    {"redacted", "filtered", "removed", "masked", "hidden", "scrubbed", "dummy", "placeholder"}
+)
 _MIN_EXACT = 8  # shorter environment values ("true", "1") are not worth a redaction
 
 # Formats detect-secrets 1.5 does not know (its OpenAI pattern is the 2023 key format only).
@@ -102,9 +106,22 @@ _OWN_PATTERNS = (
     ),
     ("bearer token", r"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{16,}=*)"),
 )
-# detect-secrets plugins that name no credential (a public IP address) or score entropy
-# rather than match a format (a hash or an id would count).
-_SKIPPED_PLUGINS = frozenset({"IPPublicDetector"})
+# detect-secrets plugins left out: one names no credential (a public IP address); one matches
+# ordinary base64 (Artifactory's "AP" + 9 characters: a line of a !!binary body in
+# langchain-openai's cassettes); four look for a keyword before the value at every position
+# (IBM, Cloudant, SoftLayer): 60% of the time `cassettes check` took on those 102 cassettes,
+# for services no LLM call carries. Its entropy plugins are not regex plugins and are never
+# used: every id and hash would count.
+_SKIPPED_PLUGINS = frozenset(
+    {
+        "IPPublicDetector",
+        "ArtifactoryDetector",
+        "IbmCloudIamDetector",
+        "IbmCosHmacDetector",
+        "CloudantDetector",
+        "SoftlayerDetector",
+    }
+)
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_\-+/=.]*")
 _TRIM = " \t\r\n\"'=:,"
 
@@ -135,22 +152,39 @@ def patterns() -> tuple[Pattern, ...]:
     return tuple(found)
 
 
-def credential_name(name: str) -> bool:
-    """A header, query parameter or variable name that means a credential."""
+def credential_name(name: str, *, broad: bool = False) -> bool:
+    """A query parameter or JSON field name that means a credential (``api_key``, ``key``);
+    ``broad`` for header and variable names, where ``*_token``/``*_key`` nearly always do
+    (``X-Custom-Token``, ``HF_TOKEN``) but a body's ``prompt_cache_key`` or a query's
+    ``page_token`` does not."""
     normal = name.lower().replace("-", "_")
-    return bool(_CREDENTIAL_NAME.search(normal) or _MAYBE_CREDENTIAL_NAME.search(normal))
+    if _CREDENTIAL_NAME.search(normal):
+        return True
+    return bool(_MAYBE_CREDENTIAL_NAME.search(normal)) if broad else normal in _MAYBE_EXACT
+
+
+def credential_header(name: str) -> bool:
+    """CORS headers only name other headers (``Access-Control-Allow-Credentials: true``)."""
+    return not name.lower().startswith("access-control-") and credential_name(name, broad=True)
+
+
+def placeholder(value: str) -> bool:
+    """A value already redacted, by optikit or another tool: empty, ``<redacted>``,
+    ``**REDACTED**``, ``Bearer XXXX``, ``[FILTERED]``."""
+    core = re.sub(r"[^a-z0-9]", "", value.strip().split(" ")[-1].lower())
+    return not core or core in _PLACEHOLDERS or set(core) <= {"x"}
 
 
 def credential_field(name: str, value: Any) -> bool:
     """A JSON field holding a credential: a credential name and a string value (for the
     ambiguous names, one that looks like a key: 16+ characters, no space, a digit)."""
-    if not isinstance(value, str) or not value.strip() or value == REDACTED:
+    if not isinstance(value, str) or placeholder(value):
         return False
     normal = name.lower().replace("-", "_")
     if _CREDENTIAL_NAME.search(normal):
         return True
     return bool(
-        _MAYBE_CREDENTIAL_NAME.search(normal)
+        normal in _MAYBE_EXACT
         and len(value) >= 16
         and not any(c.isspace() for c in value)
         and any(c.isdigit() for c in value)
@@ -163,7 +197,7 @@ def environment_credentials(environ: Mapping[str, str] | None = None) -> dict[st
     return {
         value.strip(): f"the value of ${name}"
         for name, value in environ.items()
-        if credential_name(name) and len(value.strip()) >= _MIN_EXACT
+        if credential_name(name, broad=True) and len(value.strip()) >= _MIN_EXACT
     }
 
 
@@ -195,7 +229,7 @@ class Scrubber:
     def learn(self, value: str, kind: str) -> None:
         """A credential this process used: redacted wherever it appears from now on."""
         value = value.strip()
-        if len(value) >= _MIN_EXACT and value != REDACTED:
+        if len(value) >= _MIN_EXACT and not placeholder(value):
             self._exact.setdefault(value, kind)
 
     def spans(self, text: str) -> list[Span]:
@@ -230,7 +264,7 @@ class Scrubber:
                 cleaned = [self.text(v) if isinstance(v, str) else v for v in items]
                 headers[name] = cleaned if isinstance(values, list) else cleaned[0]
                 continue
-            if credential_name(name):
+            if credential_header(name):
                 for value in items:
                     if isinstance(value, str):
                         self.learn(value, f"credential header {name!r}")
@@ -253,7 +287,7 @@ class Scrubber:
                 self.learn(value, f"query parameter {name!r}")
         cleaned = []
         for name, value in pairs:
-            if credential_name(name) and value and value != REDACTED:
+            if credential_name(name) and not placeholder(value):
                 self.found.append(f"credential in query parameter {name!r}")
                 value = REDACTED
             else:
