@@ -8,8 +8,15 @@
    recorded calls: optikit's cassette (hash lookup) against plain vcrpy (``use_cassette``,
    matching method, URI and body by scanning every stored request), and the client alone
    on an in-memory transport. Target: at most 1.5x vcrpy's cost.
+3. ``optikit cassettes check`` against the secrets corpus (optikit.testing.secret_corpus):
+   planted files caught (target 100% of 30+), findings on the example suite's cassettes and
+   on eleven ordinary prompts (hyphenated words, an MD5) (target 0), and, with ``--real-cassettes
+   DIR``, findings and seconds on a directory of cassettes someone else recorded (the
+   closing notes used langchain-openai 1.7.4's sdist, ``tests/cassettes/*.yaml.gz`` unzipped).
+   That secrets recorded through the real clients never reach disk is asserted, per format,
+   by tests/fixtures_lib/test_cassette_secrets.py.
 
-    python benchmarks/llm_cassettes.py [--pairs 2] [--sizes 50 500]
+    python benchmarks/llm_cassettes.py [--pairs 2] [--sizes 50 500] [--real-cassettes DIR]
 """
 
 from __future__ import annotations
@@ -32,7 +39,10 @@ import openai
 import vcr
 
 from fixtures_lib.cassettes.cassette import CassetteSession, LLMCassette
+from fixtures_lib.cassettes.scan import scan_file, yaml_files
+from fixtures_lib.cassettes.secrets import Scrubber
 from fixtures_lib.cassettes.settings import LLMSettings, Mode
+from optikit.testing import secret_corpus
 from optikit.testing.fake_llm import FakeLLMServer
 from optikit.timing.run_record import read_run_record
 
@@ -161,18 +171,52 @@ def _canned_reply(request: httpx2.Request) -> httpx2.Response:
     return httpx2.Response(200, json=body)
 
 
+def check_figures(scratch: Path, real: Path | None) -> dict[str, Any]:
+    planted_dir = scratch / "planted"
+    planted_dir.mkdir()
+    for name, text in secret_corpus.planted_cassettes().items():
+        (planted_dir / name).write_text(text)
+    scrubber = Scrubber({})  # the machine's own variables must not decide the figures
+    caught = sum(bool(scan_file(path, scrubber)) for path in sorted(planted_dir.iterdir()))
+    example = [f for p in yaml_files([EXAMPLE / "tests" / "cassettes"]) for f in scan_file(p)]
+    prompts = [p for p in secret_corpus.ORDINARY_PROMPTS if scrubber.spans(p)]
+    figures: dict[str, Any] = {
+        "planted_files": len(list(planted_dir.iterdir())),
+        "planted_caught": caught,
+        "example_cassette_findings": len(example),
+        "ordinary_prompt_findings": len(prompts),
+    }
+    if real is not None:
+        files = yaml_files([real])
+        started = time.perf_counter()
+        findings = [f for path in files for f in scan_file(path, scrubber)]
+        figures["real_cassettes"] = {
+            "directory": str(real),
+            "files": len(files),
+            "megabytes": round(sum(p.stat().st_size for p in files) / 1e6, 1),
+            "findings": len(findings),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=2)
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 500])
+    parser.add_argument("--real-cassettes", type=Path, help="a directory of others' cassettes")
+    parser.add_argument("--only", choices=("replay", "check"), help="one part")
     args = parser.parse_args()
     sys.path.insert(0, str(EXAMPLE))
     with tempfile.TemporaryDirectory(prefix="optikit-llm-bench-") as tmp:
         scratch = Path(tmp)
-        results = {
-            "example_llm_tests": live_versus_replay(scratch, args.pairs),
-            "replay_cost": [replay_cost(scratch, size) for size in args.sizes],
-        }
+        results: dict[str, Any] = {}
+        if args.only is None:
+            results["example_llm_tests"] = live_versus_replay(scratch, args.pairs)
+        if args.only in (None, "replay"):
+            results["replay_cost"] = [replay_cost(scratch, size) for size in args.sizes]
+        if args.only in (None, "check"):
+            results["check"] = check_figures(scratch, args.real_cassettes)
     print(json.dumps(results, indent=1))
 
 

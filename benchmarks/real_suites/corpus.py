@@ -69,6 +69,8 @@ class Project:
     env: dict[str, str] = field(default_factory=dict)
     timeout: int = 900
     truth: tuple[Truth, ...] = ()
+    cassettes: str = ""  # a folder of LLM cassettes the release ships (the cassettes step)
+    steps: tuple[str, ...] = ()  # when set, only these steps (and no environments if none run)
 
     @property
     def key(self) -> str:
@@ -115,6 +117,8 @@ def load(path: Path = MANIFEST) -> list[Project]:
                 env=dict(entry.get("env", {})),
                 timeout=int(entry.get("timeout", 900)),
                 truth=truth,
+                cassettes=entry.get("cassettes", ""),
+                steps=tuple(entry.get("steps", ())),
             )
         )
     return projects

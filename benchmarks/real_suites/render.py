@@ -212,6 +212,21 @@ def markdown(results: dict[str, Any]) -> str:
             ],
         ),
     )
+    lines += ["### `optikit cassettes check` on LLM cassettes others recorded (findings: 0)", ""]
+    lines += _table(
+        ["project", "cassettes", "MB", "exit", "findings", "seconds"],
+        _rows(
+            results,
+            "cassettes",
+            lambda f: [
+                f["files"],
+                f["megabytes"],
+                f["exit_code"],
+                ", ".join(f"{k}: {v}" for k, v in f["kinds"].items()) or 0,
+                f["seconds"],
+            ],
+        ),
+    )
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""The six things ``make real-suites`` does to each real suite, one function each.
+"""The eight things ``make real-suites`` does to each real suite, one function each.
 
 Every step works in its own fresh copy of the released source and returns plain figures (a
 JSON-able dict). A step that raises becomes a row with its error; the other steps and
@@ -9,13 +9,18 @@ can re-run one step alone.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import os
 import re
 import shlex
 import shutil
 import statistics
 import subprocess
+import sys
+import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -438,6 +443,41 @@ def init(project: Project, progress: Callable[[str], None]) -> Figures:
     }
 
 
+# 8. optikit cassettes check on LLM cassettes someone else recorded ---------------------
+
+
+def cassettes(project: Project, progress: Callable[[str], None]) -> Figures:
+    """``optikit cassettes check`` as a user runs it, on the cassettes a release ships (gzipped
+    ones unzipped first). Those were scrubbed by their authors' own filters, so every finding is
+    a false alarm or a real leak: the kinds are kept for a person to read."""
+    work = scratch(project, "cassettes")
+    folder = work / project.cassettes
+    for packed in sorted(folder.rglob("*.yaml.gz")):
+        packed.with_suffix("").write_bytes(gzip.decompress(packed.read_bytes()))
+        packed.unlink()
+    files = sorted(folder.rglob("*.yaml")) + sorted(folder.rglob("*.yml"))
+    progress(f"{len(files)} cassettes")
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "optikit", "cassettes", "check", project.cassettes],
+        cwd=work, capture_output=True, text=True, check=False,
+        env={**os.environ, "COLUMNS": "300"},
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    kinds = Counter(
+        line.rsplit(": ", 1)[-1] for line in done.stderr.splitlines() if re.match(r".+:\d+: ", line)
+    )
+    return {
+        "files": len(files),
+        "megabytes": round(sum(p.stat().st_size for p in files) / 1e6, 1),
+        "exit_code": done.returncode,
+        "findings": sum(kinds.values()),
+        "kinds": dict(kinds.most_common()),
+        "verdict": (done.stdout + done.stderr).strip().splitlines()[-1:],
+        "seconds": round(seconds, 1),
+    }
+
+
 STEPS: dict[str, Callable[[Project, Callable[[str], None]], Figures]] = {
     "authors": authors,
     "gate": gate,
@@ -446,4 +486,5 @@ STEPS: dict[str, Callable[[Project, Callable[[str], None]], Figures]] = {
     "codemods": codemods,
     "noflag": noflag,
     "init": init,
+    "cassettes": cassettes,
 }

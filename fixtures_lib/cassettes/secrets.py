@@ -74,7 +74,8 @@ _CREDENTIAL_NAME = re.compile(
     r"cookie|set_cookie)$"
 )
 _MAYBE_CREDENTIAL_NAME = re.compile(r"(?:^|_)(?:key|token|auth|sig|signature)$")
-_MAYBE_EXACT = frozenset({"key", "token", "auth", "sig", "signature"})
+_MAYBE_EXACT = frozenset({"key", "token", "auth", "sig", "signature"})  # ?sig= of Azure SAS
+_MAYBE_FIELD = frozenset({"key", "token", "auth"})  # "signature" of Anthropic's thinking blocks
 _PLACEHOLDERS = frozenset(
     {"redacted", "filtered", "removed", "masked", "hidden", "scrubbed", "dummy", "placeholder"}
 )
@@ -99,7 +100,13 @@ _OWN_PATTERNS = (
     ("Groq key", r"(?<![A-Za-z0-9])gsk_[A-Za-z0-9]{20,}"),
     ("Stripe key", r"(?<![A-Za-z0-9])[rsp]k_(?:live|test)_[0-9A-Za-z]{16,}"),
     ("GitHub token", r"(?<![A-Za-z0-9])github_pat_[A-Za-z0-9_]{22,}"),
-    ("Azure key", r"(?<![A-Za-z0-9_-])[0-9a-f]{32}(?![A-Za-z0-9_-])"),
+    # 32 hex digits are an Azure key only beside a word saying so: alone they are an MD5 (the
+    # `s=` of an image URL in langchain-anthropic's web-fetch cassettes)
+    (
+        "Azure key",
+        r"(?i)(?:azure|api[-_ ]?key|subscription[-_ ]?key|ocp-apim)[^\n]{0,30}?"
+        r"(?<![A-Za-z0-9_-])([0-9a-f]{32})(?![A-Za-z0-9_-])",
+    ),
     (
         "AWS secret key",
         r"(?i)aws.{0,20}?secret.{0,20}?[=:\s'\"]+([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
@@ -184,7 +191,7 @@ def credential_field(name: str, value: Any) -> bool:
     if _CREDENTIAL_NAME.search(normal):
         return True
     return bool(
-        normal in _MAYBE_EXACT
+        normal in _MAYBE_FIELD
         and len(value) >= 16
         and not any(c.isspace() for c in value)
         and any(c.isdigit() for c in value)

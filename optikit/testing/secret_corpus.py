@@ -32,7 +32,6 @@ PATTERN_SECRETS: dict[str, str] = {
     "Slack bot token": f"xoxb-{_run(11, string.digits)}-{_run(13, string.digits)}-"
     f"{_run(24, string.ascii_lowercase + string.digits)}",
     "Google API key": f"AIza{_run(35)}",
-    "Azure key": _run(32, "0123456789abcdef"),
     "Hugging Face token": f"hf_{_run(34, string.ascii_letters)}",
     "Groq key": f"gsk_{_run(52)}",
     "Stripe key": f"sk_live_{_run(99)}",
@@ -44,6 +43,7 @@ PATTERN_SECRETS: dict[str, str] = {
     + "\n-----END PRIVATE KEY-----",
 }
 # secrets only their context gives away
+AZURE_KEY = _run(32, "0123456789abcdef")  # 32 hex digits: an MD5 too, unless named
 AWS_SECRET = _run(40, _ALNUM + "/+")
 URL_PASSWORD = _run(14)
 FIELD_PASSWORD = _run(12)
@@ -53,6 +53,7 @@ QUERY_KEY = _run(32, "0123456789abcdef")
 ENV_TOKEN = _run(20, string.ascii_lowercase)  # matches no pattern: only its exact value tells
 
 CONTEXT_SECRETS: dict[str, str] = {
+    "Azure key": AZURE_KEY,
     "AWS secret key": AWS_SECRET,
     "password in a URL": URL_PASSWORD,
     "JSON field password": FIELD_PASSWORD,
@@ -75,6 +76,7 @@ ORDINARY_PROMPTS = (
     "What does the key-value cache do in a token-by-token decoder?",
     "The user_id field and the session token count are both 42",
     "Rename the file risk-free-rate-2024-11-30.csv to rates.csv",
+    "Is d41d8cd98f00b204e9800998ecf8427e the MD5 of an empty file?",
 )
 
 
@@ -123,6 +125,7 @@ def planted_cassettes() -> dict[str, str]:
     files["field-password.yaml"] = _vcr(body=json.dumps({"password": FIELD_PASSWORD}))
     files["field-api-key.yaml"] = _vcr(body=json.dumps({"api_key": FIELD_API_KEY}))
     files["aws-secret.yaml"] = _vcr(body=f"aws_secret_access_key = {AWS_SECRET}")
+    files["azure-key.yaml"] = _vcr(body=f"the Azure OpenAI key is {AZURE_KEY}")
     binary = base64.b64encode(f"token {bearer}".encode()).decode()
     files["binary-body.yaml"] = _vcr(body=f"!!binary |\n          {binary}", raw=True)
     folded = json.dumps(f"a long prompt that goes on and on with the key {bearer} in it")

@@ -41,7 +41,7 @@ import json, os
 import anthropic, httpx, ollama, openai, pytest, requests
 
 from optikit.testing.secret_corpus import (
-    AWS_SECRET, ENV_TOKEN, FIELD_API_KEY, FIELD_PASSWORD, HEADER_TOKEN,
+    AWS_SECRET, AZURE_KEY, ENV_TOKEN, FIELD_API_KEY, FIELD_PASSWORD, HEADER_TOKEN,
     PATTERN_SECRETS, QUERY_KEY, URL_PASSWORD, leaked,
 )
 
@@ -49,7 +49,10 @@ REPLAY = os.environ.get("CORPUS_REPLAY") == "1"
 OPENAI_KEY = PATTERN_SECRETS["OpenAI project key"]
 ANTHROPIC_KEY = PATTERN_SECRETS["Anthropic key"]
 # the formats patterns know, a value only the environment knows, an AWS secret in its context
-PROMPT = " ".join([*PATTERN_SECRETS.values(), ENV_TOKEN, f"aws_secret_access_key={AWS_SECRET}"])
+PROMPT = " ".join([
+    *PATTERN_SECRETS.values(), ENV_TOKEN, f"aws_secret_access_key={AWS_SECRET}",
+    f"azure key {AZURE_KEY}",
+])
 
 
 def seen(text):
