@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from fixtures_lib.atomic import write_text_atomic
@@ -159,34 +158,54 @@ VERDICT_STYLES = {
 }
 
 
-def _verdict_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
-    table = Table(*header, title=title, title_justify="left")
-    table.columns[0].overflow = "fold"
-    for row in rows:
-        cells = [Text(cell.strip("`")) for cell in row[:-1]]
-        table.add_row(*cells, Text(row[-1], style=VERDICT_STYLES.get(row[-1], "")))
-    return table
+def _verdict_lines(title: str, rows: list[list[str]]) -> None:
+    """One line per row, the name last, so a node id is never cut or folded by a table (a
+    terminal may still wrap a long line; rich does not break it)."""
+    console.print(f"{title} (judged = raw / runner speed factor):", soft_wrap=True)
+    for name, base, judged, change, threshold, raw, verdict in rows:
+        line = Text(f"  {verdict:<11}", style=VERDICT_STYLES.get(verdict, ""))
+        line.append(
+            f" {change:>8}  {base} -> {judged} s (raw {raw} s, threshold {threshold})  "
+            f"{name.strip('`')}"
+        )
+        console.print(line, soft_wrap=True)
 
 
-def show_gate(result: GateResult, show_all: bool) -> None:
-    from optikit.report.markdown import GATE_HEADER, SUITE_HEADER, gate_rows, suite_rows
-
-    rows = gate_rows(result, everything=show_all)
-    if rows:
-        console.print(_verdict_table("Tests against the baseline", GATE_HEADER, rows))
-    title = "Suite totals (adjusted for a slower or busier runner)"
-    console.print(_verdict_table(title, SUITE_HEADER, suite_rows(result)))
-    for note in result.notes:
-        console.print(f"[dim]note: {escape(note)}[/]")
+def verdict_line(result: GateResult) -> str:
+    """The verdict first, naming what failed: ``Gate FAILED: 2 regressions (tests/x.py::test_a
+    +38%, module tests/y.py +22%); 705 ok, ...``."""
+    failing = [f"{t.nodeid} {t.change:+.0f}%" for t in result.regressions]
+    failing += [
+        f"{s.group.replace(':', ' ', 1)} {s.change:+.0f}%" for s in result.suite_regressions
+    ]
     counts = ", ".join(
         f"{n} {v}" for v, n in sorted(Counter(t.verdict for t in result.tests).items())
     )
-    verdict = "[bold red]FAILED[/]" if result.failed else "[bold green]passed[/]"
+    if not failing:
+        return f"Gate passed: {counts}"
+    plural = "s" * (len(failing) != 1)
+    return f"Gate FAILED: {len(failing)} regression{plural} ({', '.join(failing)}); tests: {counts}"
+
+
+def show_gate(result: GateResult, show_all: bool) -> None:
+    from optikit.report.markdown import gate_rows, suite_rows
+
+    style = "bold red" if result.failed else "bold green"
+    console.print(Text(verdict_line(result), style=style), soft_wrap=True)
+    rows = gate_rows(result, everything=show_all)
+    if rows:
+        _verdict_lines("Tests against the baseline", rows)
+    groups = [row for row in suite_rows(result) if show_all or row[-1] != "ok"]
+    if groups:
+        _verdict_lines("Suite totals, adjusted for a slower or busier runner", groups)
+    for note in result.notes:
+        console.print(f"[dim]note: {escape(note)}[/]")
     console.print(
-        f"Gate {verdict}: {counts}; runner speed factor {result.speed_factor:.2f} "
-        f"(test times are divided by it), CPU calibration ratio {result.calibration_ratio:.2f}, "
+        f"Runner speed factor {result.speed_factor:.2f} (test times are divided by it), "
+        f"CPU calibration ratio {result.calibration_ratio:.2f}, "
         f"CPU contention ratio {result.contention_ratio:.2f}, "
-        f"suite totals divided by {result.suite_divisor:.2f}."
+        f"suite totals divided by {result.suite_divisor:.2f}.",
+        soft_wrap=True,
     )
 
 

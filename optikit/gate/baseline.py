@@ -46,6 +46,7 @@ class TestBaseline(TypedDict):
 class SuiteBaseline(TypedDict):
     total_duration: Seconds
     threshold: Percent
+    noise: NotRequired[Seconds]  # MAD of the group's total over the history (absent: none)
 
 
 class Baseline(TypedDict):
@@ -86,10 +87,14 @@ def build_baseline(
     durations = {test["nodeid"]: test["duration"] for test in passed}
     samples: dict[str, list[float]] = {}
     recent: list[history.RunSummary] = []
+    past: list[dict[str, float]] = []
     runs = 1
     if history_db is not None and history_db.exists():
         window = from_history or NOISE_WINDOW
-        samples = history.durations(history_db, window)
+        past = history.run_durations(history_db, window)
+        for run in past:
+            for nodeid, seconds in run.items():
+                samples.setdefault(nodeid, []).append(seconds)
         recent = history.recent_runs(history_db, window)
     if from_history:
         if not samples:
@@ -133,14 +138,30 @@ def build_baseline(
         runs=runs,
         tests=tests,
         suite_metrics={
-            group: SuiteBaseline(
-                total_duration=round(sum(tests[n]["duration"] for n in nodeids), 6),
-                threshold=settings.suite_threshold,
-            )
+            group: _group_baseline(tests, nodeids, past, settings)
             for group, nodeids in sorted(members.items())
         },
         groups=dict(sorted(members.items())),
     )
+
+
+def _group_baseline(
+    tests: dict[str, TestBaseline],
+    nodeids: list[str],
+    past: list[dict[str, float]],
+    settings: PerformanceConfig,
+) -> SuiteBaseline:
+    """A group's total and its own noise: the MAD of its total over the history runs that
+    ran all of its tests. Over a few runs the MADs of short tests are often 0 while their
+    total moves (a busy machine, a first import paid by a different test each run)."""
+    entry = SuiteBaseline(
+        total_duration=round(sum(tests[n]["duration"] for n in nodeids), 6),
+        threshold=settings.suite_threshold,
+    )
+    totals = [sum(run[n] for n in nodeids) for run in past if all(n in run for n in nodeids)]
+    if len(totals) >= 3:
+        entry["noise"] = round(mad(totals), 6)
+    return entry
 
 
 def write_baseline(path: Path, baseline: Baseline) -> None:

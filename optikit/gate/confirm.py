@@ -1,8 +1,8 @@
 """Re-run a few tests in fresh pytest processes and collect their durations.
 
 ``optikit regression --confirm K`` uses it so that one unlucky run (a noisy neighbour, a GC
-pause) never fails CI, and never hides a real slowdown: what one run suggests must show in
-the median of K fresh processes to count.
+pause) never fails CI: a regression one run suggests must show in the median of K fresh
+processes to count. Confirming only ever removes failures.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from optikit.config import PerformanceConfig
 from optikit.errors import OptikitError
 from optikit.gate.baseline import Baseline
-from optikit.gate.verdict import GateResult, confirm, reference_tests
+from optikit.gate.verdict import GateResult, confirm, group_suspects, reference_tests
 from optikit.timing.run_record import read_run_record
 
 
@@ -69,8 +69,9 @@ def confirm_suspects(
     root: Path,
     progress: Callable[[int], None] = lambda done: None,
 ) -> GateResult:
-    """``--confirm``: re-run the gate's suspects ``times`` times beside reference tests and
-    judge them again on those runs."""
+    """``--confirm``: re-run the gate's regressions (and the tests of groups that regressed)
+    ``times`` times beside reference tests and judge them again on those runs."""
     references = reference_tests(result, baseline, settings)
-    reruns = rerun_durations([*result.suspects, *references], times, root, progress)
+    members = group_suspects(result, baseline)
+    reruns = rerun_durations([*result.suspects, *members, *references], times, root, progress)
     return confirm(result, reruns, baseline, settings, references)

@@ -9,17 +9,21 @@ Rules (DESIGN.md, issue "regression gate"), in the order they are applied:
    threshold (percent) AND by more than ``noise_floor_seconds`` AND by more than
    ``noise_mads`` times its own noise (the MAD of its history).
 3. A test whose history is too noisy to gate at its threshold is reported as ``noisy``.
-4. Suite totals (the whole suite, per module, per marker) are compared against
-   ``suite_threshold`` after dividing by the runner slowdown that the machine's own account
-   *and* the tests agree on, so a real slowdown that hits every test, which rule 1 absorbs,
-   still fails. The machine's account is the larger of the CPU calibration ratio (slower
-   hardware) and the contention ratio (the share of their time the test processes waited
-   for a CPU, from the kernel, against the baseline's: a busy neighbour). Neither is trusted
-   beyond what the tests show: the divisor is clamped to [1, speed factor].
+4. Suite totals (the whole suite, per module, per marker) are judged like tests: against
+   ``suite_threshold``, a floor of ``noise_floor_seconds`` times the square root of the
+   group's size, and ``noise_mads`` times the group total's own MAD over the history (a
+   group too noisy for its threshold is ``noisy``). They are first divided by the runner
+   slowdown that the machine's own account *and* the tests agree on, so a real slowdown
+   that hits every test, which rule 1 absorbs, still fails. The machine's account is the
+   larger of the CPU calibration ratio (slower hardware) and the contention ratio (the share
+   of their time the test processes waited for a CPU, from the kernel, against the
+   baseline's: a busy neighbour). Neither is trusted beyond what the tests show: the divisor
+   is clamped to [1, speed factor].
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,8 +33,8 @@ from optikit.gate.baseline import Baseline
 from optikit.timing.run_record import RunRecord
 
 MIN_TESTS_FOR_SPEED_FACTOR = 5
-SUSPECT_SHARE = 0.5  # one noisy run can hide half of a real slowdown
 REFERENCE_TESTS = 10
+MAX_GROUP_RERUN = 500  # tests of a regressed group re-run by --confirm; larger ones are not
 MIN_REFERENCES = 3
 
 
@@ -57,7 +61,7 @@ class SuiteVerdict:
     current: float
     adjusted: float
     threshold: float
-    verdict: str  # ok, regression
+    verdict: str  # ok, regression, noisy
 
     @property
     def change(self) -> float:
@@ -72,7 +76,7 @@ class GateResult:
     calibration_ratio: float
     notes: list[str] = field(default_factory=list)
     suite_divisor: float = 1.0
-    suspects: list[str] = field(default_factory=list)  # for confirm: past half the threshold
+    suspects: list[str] = field(default_factory=list)  # for confirm: the regressions
     contention_ratio: float = 1.0
 
     @property
@@ -140,12 +144,7 @@ def compare(baseline: Baseline, current: RunRecord, settings: PerformanceConfig)
     ]
     durations = {nodeid: now[nodeid]["duration"] for nodeid in shared}
     suites = judge_suites(baseline, durations, excused, settings)
-    suspects = [
-        v.nodeid
-        for v in verdicts[: len(shared)]
-        if v.corrected - v.baseline
-        > SUSPECT_SHARE * max(v.baseline * v.threshold / 100, settings.noise_floor_seconds)
-    ]
+    suspects = [v.nodeid for v in verdicts if v.verdict == "regression"]
     return GateResult(verdicts, suites, speed, calibration, notes, excused, suspects, contention)
 
 
@@ -185,21 +184,17 @@ def judge_suites(
         base = sum(baseline["tests"][n]["duration"] for n in members)
         current = sum(durations[n] for n in members)
         adjusted = current / divisor
-        limit = base * (1 + metric["threshold"] / 100)
-        # A small module's total jitters as much as its tests do: the sum of their MADs is
-        # a cautious bound on it.
-        jitter = settings.noise_mads * sum(baseline["tests"][n]["noise"] for n in members)
-        regressed = adjusted > limit and adjusted - base > max(settings.noise_floor_seconds, jitter)
-        verdicts.append(
-            SuiteVerdict(
-                group,
-                base,
-                current,
-                adjusted,
-                metric["threshold"],
-                "regression" if regressed else "ok",
-            )
-        )
+        threshold = metric["threshold"]
+        # The group's own history says how much its total jitters; without one, the sum
+        # of its tests' MADs. The floor grows with the square root of the group's size, as
+        # the spread of a sum of independent jitters does: 50 ms for one test, 0.5 s for 100.
+        noise = metric.get("noise", sum(baseline["tests"][n]["noise"] for n in members))
+        floor = settings.noise_floor_seconds * math.sqrt(len(members))
+        beyond = max(base * threshold / 100, floor, settings.noise_mads * noise)
+        verdict = "ok"
+        if adjusted - base > beyond:
+            verdict = "noisy" if too_noisy(base, noise, threshold, settings) else "regression"
+        verdicts.append(SuiteVerdict(group, base, current, adjusted, threshold, verdict))
     return verdicts
 
 
@@ -222,6 +217,17 @@ def _calibration_ratio(baseline: Baseline, current: RunRecord) -> float:
     if isinstance(before, int | float) and isinstance(after, int | float) and before > 0:
         return float(after) / float(before)
     return 1.0
+
+
+def group_suspects(result: GateResult, baseline: Baseline) -> list[str]:
+    """The tests of each group that regressed, to re-run with the suspects; a group larger
+    than ``MAX_GROUP_RERUN`` (the whole suite, say) is judged on its first run alone."""
+    found: set[str] = set()
+    for group in result.suite_regressions:
+        members = baseline["groups"].get(group.group, [])
+        if len(members) <= MAX_GROUP_RERUN:
+            found.update(members)
+    return sorted(found - set(result.suspects))
 
 
 def reference_tests(
@@ -255,11 +261,12 @@ def confirm(
     settings: PerformanceConfig,
     references: Sequence[str],
 ) -> GateResult:
-    """Judge the suspects again on their re-runs (one mapping of durations per re-run).
+    """Judge the regressions again on their re-runs (one mapping of durations per re-run).
 
-    Regressions that do not persist become ``unconfirmed``; suspects the single run let pass
-    become regressions when their re-runs show the slowdown. Suite totals are judged again
-    with the re-run times, brought back to the first run's runner speed, in place.
+    Confirming can only remove failures: a regression that does not persist becomes
+    ``unconfirmed``; every other verdict, of a test or a group, stays as the first run had
+    it. Group totals are judged again with the re-run times, brought back to the first run's
+    runner speed, and a group regression the re-runs clear is ``unconfirmed`` too.
     """
     speeds = [_rerun_speed(run, references, baseline) for run in reruns]
     notes = list(result.notes)
@@ -280,10 +287,20 @@ def confirm(
         if verdict.nodeid in suspects and times:
             verdict = _judge_reruns(verdict, times, settings)
             durations[verdict.nodeid] = verdict.corrected * result.speed_factor
+        elif times:  # a member of a group that regressed: its re-run time counts for the group
+            corrected = statistics.median(seconds / speed for seconds, speed in times)
+            durations[verdict.nodeid] = corrected * result.speed_factor
         elif verdict.verdict not in ("new", "missing"):
             durations[verdict.nodeid] = verdict.current
         tests.append(verdict)
-    suites = judge_suites(baseline, durations, result.suite_divisor, settings)
+    again = {s.group: s for s in judge_suites(baseline, durations, result.suite_divisor, settings)}
+    suites = [
+        (again[s.group] if again[s.group].verdict == "regression" else
+         replace(again[s.group], verdict="unconfirmed"))
+        if s.verdict == "regression" and s.group in again
+        else s
+        for s in result.suites
+    ]  # fmt: skip
     return replace(result, tests=tests, suites=suites, notes=notes)
 
 
@@ -297,13 +314,10 @@ def _rerun_speed(
 def _judge_reruns(
     first: TestVerdict, times: list[tuple[float, float]], settings: PerformanceConfig
 ) -> TestVerdict:
+    """A regression stays one only if its re-runs, each corrected by its own runner speed,
+    are still past its threshold and the floor."""
     current = statistics.median(seconds for seconds, _ in times)
     corrected = statistics.median(seconds / speed for seconds, speed in times)
     beyond = max(first.baseline * first.threshold / 100, settings.noise_floor_seconds)
-    if corrected - first.baseline > beyond:
-        verdict = "regression"
-    elif first.verdict == "regression":
-        verdict = "unconfirmed"
-    else:
-        return first  # noisy, or a near miss, that the re-runs cleared: as the first run had it
+    verdict = "regression" if corrected - first.baseline > beyond else "unconfirmed"
     return replace(first, current=current, corrected=corrected, verdict=verdict)

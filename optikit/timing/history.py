@@ -216,8 +216,8 @@ def recent_runs(path: Path, limit: int) -> list[RunSummary]:
     return [RunSummary(*row) for row in reversed(rows)]
 
 
-def durations(path: Path, last_runs: int, passed_only: bool = True) -> dict[str, list[float]]:
-    """Each test's durations over the newest ``last_runs`` runs, oldest first."""
+def run_durations(path: Path, last_runs: int, passed_only: bool = True) -> list[dict[str, float]]:
+    """Each of the newest ``last_runs`` runs (oldest first): its tests' durations."""
     _require(path)
     with _connect(path) as connection:
         blobs = connection.execute(
@@ -226,14 +226,27 @@ def durations(path: Path, last_runs: int, passed_only: bool = True) -> dict[str,
             " ORDER BY t.run",
             (last_runs,),
         ).fetchall()
-    found: dict[str, list[float]] = {}
+    runs = []
     for (blob,) in blobs:
         try:
             tests = json.loads(zlib.decompress(blob))
         except (zlib.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise OptikitError(f"history database is unreadable ({exc}). {FIX}", path) from None
         tests = validate(list[StoredTest], tests, path, "A run in the history database", FIX)
-        for test in tests:
-            if not passed_only or test["status"] == "passed":
-                found.setdefault(test["nodeid"], []).append(test["duration"])
+        runs.append(
+            {
+                test["nodeid"]: test["duration"]
+                for test in tests
+                if not passed_only or test["status"] == "passed"
+            }
+        )
+    return runs
+
+
+def durations(path: Path, last_runs: int, passed_only: bool = True) -> dict[str, list[float]]:
+    """Each test's durations over the newest ``last_runs`` runs, oldest first."""
+    found: dict[str, list[float]] = {}
+    for run in run_durations(path, last_runs, passed_only):
+        for nodeid, duration in run.items():
+            found.setdefault(nodeid, []).append(duration)
     return found

@@ -45,6 +45,20 @@ def test_from_history_medians_with_noise(tmp_path: Path) -> None:
     assert built["tests"]["t.py::b"]["noise"] == 0.0
     assert built["runs"] == 5
     assert built["cpu_wait_share"] == 0.2  # the history's median, like the calibration
+    # the group's own spread: totals 3.0, 3.2, 2.8, 3.1, 7.0 -> MAD 0.1 (not the sum of MADs)
+    assert built["suite_metrics"]["module:t.py"]["noise"] == pytest.approx(0.1)
+
+
+def test_a_group_spread_comes_from_the_runs_that_ran_all_its_tests(tmp_path: Path) -> None:
+    """Totals 2.0, 2.6, 1.4, 2.2, 1.8 -> MAD 0.2; the run without t.py::b is left out (with
+    it, its 9.0 would make the MAD 0.4)."""
+    db = tmp_path / "h.db"
+    for index, shift in enumerate([0.0, 0.3, -0.3, 0.1, -0.1]):
+        run = record({"t.py::a": 1.0 + shift, "t.py::b": 1.0 + shift}, run_id=str(index))
+        history.append_run(db, run)
+    history.append_run(db, record({"t.py::a": 9.0}, run_id="partial"))
+    built = build_baseline(record({"t.py::a": 1.0, "t.py::b": 1.0}), SETTINGS, db, from_history=6)
+    assert built["suite_metrics"]["module:t.py"]["noise"] == pytest.approx(0.2)
 
 
 def test_failed_tests_are_not_in_the_baseline(tmp_path: Path) -> None:

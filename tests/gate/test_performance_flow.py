@@ -31,9 +31,11 @@ def test_target():
 """
 
 
-def run(project: Path, *args: str, slowdown: bool = False) -> subprocess.CompletedProcess[str]:
+def run(
+    project: Path, *args: str, slowdown: bool = False, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("SLOWDOWN", "GITHUB_ACTIONS")}
-    env["COLUMNS"] = "200"
+    env["COLUMNS"] = str(columns)
     if slowdown:
         env["SLOWDOWN"] = "1"
     return subprocess.run(
@@ -85,9 +87,15 @@ def test_gate_passes_steady_runs_and_fails_a_real_slowdown(project: Path) -> Non
     track(project, slowdown=True)
     slower = run(project, "optikit", "regression")
     assert slower.returncode == 1, slower.stdout
-    assert "tests/test_work.py::test_target" in slower.stdout
-    assert "regression" in slower.stdout
-    assert "Gate FAILED" in slower.stdout
+    # the verdict first, naming the test; narrow and piped, each node id stays whole on a line
+    narrow = run(project, "optikit", "regression", columns=80)
+    first = narrow.stdout.splitlines()[0]
+    assert first.startswith("Gate FAILED: 3 regressions (tests/test_work.py::test_target +"), first
+    assert "module tests/test_work.py +" in first  # the test, its module, the suite
+    rows = [line for line in narrow.stdout.splitlines() if "test_target" in line]
+    assert len(rows) >= 2
+    assert all("tests/test_work.py::test_target" in row for row in rows)
+    assert "test_steady" not in narrow.stdout  # only what is not ok, without --all
 
     # --confirm re-runs the flagged test: a slowdown that is gone is not a regression
     gone = run(project, "optikit", "regression", "--confirm", "2")

@@ -67,7 +67,9 @@ def test_markdown_has_every_section(tmp_path: Path) -> None:
     ):
         assert heading in text
     assert "| `tests/test_b.py::test_slow` | 40.000 |" in text
-    assert "| `tests/test_a.py::test_2` | 1.000 | 2.000 | +100.0% | 20% | regression |" in text
+    assert (
+        "| `tests/test_a.py::test_2` | 1.000 | 2.000 | +100.0% | 20% | 2.000 | regression |" in text
+    )
     assert "`patients` (tests) | function | 10 | 5.000 | module | 4.500" in text
     assert "Mark the 1 test(s) over 30 s with @pytest.mark.slow" in text
 
