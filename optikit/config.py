@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from optikit.errors import OptikitError
+from optikit.gate.budgets import Budgets, parse_budgets
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -107,6 +108,7 @@ class AuditConfig:
     workers: int | Literal["auto"] = _setting("auto", _workers, "xdist workers per run")
 
 
+BUDGETS = "budgets"  # [tool.optikit.budgets]: keys are the project's markers, not fixed
 SECTIONS: dict[str, type] = {
     "performance": PerformanceConfig,
     "cache": CacheConfig,
@@ -140,6 +142,7 @@ class OptikitConfig:
     cache: CacheConfig = field(default_factory=CacheConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    budgets: Budgets = field(default_factory=Budgets)
     from_file: frozenset[str] = frozenset()
 
     def path(self, relative: str) -> Path:
@@ -154,6 +157,15 @@ class OptikitConfig:
                 yield Setting(
                     section, spec.name, getattr(values, spec.name), source, spec.metadata["help"]
                 )
+        for marker, seconds in self.budgets.per_test.items():
+            help = (
+                "seconds per test with no budgeted marker"
+                if marker == "default"
+                else (f"seconds per test marked {marker}")
+            )
+            yield Setting(BUDGETS, marker, seconds, PYPROJECT, help)
+        if self.budgets.suite is not None:
+            yield Setting(BUDGETS, "suite", self.budgets.suite, PYPROJECT, "the run's wall time")
 
 
 def toml_value(value: Any) -> str:
@@ -205,6 +217,10 @@ def parse_config(document: Mapping[str, Any], pyproject: Path) -> OptikitConfig:
     sections: dict[str, Any] = {}
     from_file: set[str] = set()
     for name, values in table.items():
+        if name == BUDGETS and isinstance(values, dict):  # keyed by the project's own markers
+            sections[name] = parse_budgets(values, pyproject)
+            from_file.update(f"{name}.{key}" for key in values)
+            continue
         if name not in SECTIONS:
             raise OptikitError(
                 f"unknown section [tool.optikit.{name}]; {_expect(name, SECTIONS)}", pyproject

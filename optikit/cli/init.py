@@ -23,6 +23,7 @@ from fixtures_lib.atomic import write_text_atomic
 from optikit.cli.github_actions import WORKFLOW_PATH, workflow
 from optikit.cli.support import console
 from optikit.config import (
+    BUDGETS,
     PYPROJECT,
     SECTIONS,
     OptikitConfig,
@@ -30,6 +31,7 @@ from optikit.config import (
     read_toml,
     toml_value,
 )
+from optikit.gate.budgets import seed_budgets_text
 from optikit.markers import MARKERS, addopts_marks
 from optikit.markers import register as register_markers
 
@@ -99,13 +101,17 @@ class Change:
         return bool(self.added)
 
 
-def init_project(root: Path, makefile: bool = False, github_actions: bool = False) -> list[Change]:
+def init_project(
+    root: Path, makefile: bool = False, github_actions: bool = False, budgets: bool = False
+) -> list[Change]:
     """Add optikit's config section, its markers to the project's pytest configuration,
     Makefile targets (to an existing Makefile, or a new one with ``makefile``), ignore
-    entries and (``github_actions``) a CI workflow to ``root``."""
+    entries, (``github_actions``) a CI workflow and (``budgets``) time budgets to ``root``."""
     pyproject = root / PYPROJECT
     change, config = _add_config_section(pyproject)
     changes = [change, _add_markers(root), _add_ignores(root / ".gitignore", config)]
+    if budgets:
+        changes.insert(1, _add_budgets(pyproject))
     if makefile or (root / "Makefile").exists():
         targets = make_targets(addopts_marks(root))
         changes.insert(2, _add_make_targets(root / "Makefile", targets))
@@ -163,6 +169,16 @@ def _add_config_section(pyproject: Path) -> tuple[Change, OptikitConfig]:
         return Change(pyproject, ()), parse_config(document, pyproject)
     write_text_atomic(pyproject, _append(text, [config_section_text()]))
     return Change(pyproject, ("[tool.optikit]",)), parse_config(read_toml(pyproject), pyproject)
+
+
+def _add_budgets(pyproject: Path) -> Change:
+    """The plan's budgets, unless the project has a budgets table already."""
+    if BUDGETS in read_toml(pyproject).get("tool", {}).get("optikit", {}):
+        return Change(pyproject, ())
+    text = pyproject.read_text(encoding="utf-8")
+    write_text_atomic(pyproject, _append(text, [seed_budgets_text()]))
+    parse_config(read_toml(pyproject), pyproject)  # what was written reads back
+    return Change(pyproject, ("[tool.optikit.budgets]",))
 
 
 def _defined_targets(makefile_text: str) -> set[str]:
@@ -237,6 +253,14 @@ def init(
             "flake audit (never overwrites one that is there).",
         ),
     ] = False,
+    budgets: Annotated[
+        bool,
+        typer.Option(
+            "--budgets",
+            help="Also write [tool.optikit.budgets]: 1 s a test (default), 5 s integration, "
+            "10 s e2e, 300 s the suite; optikit regression fails on a breach.",
+        ),
+    ] = False,
 ) -> None:
     r"""Add \[tool.optikit] to pyproject.toml, optikit's markers to the pytest configuration,
     Makefile targets and .gitignore entries.
@@ -250,8 +274,10 @@ def init(
       optikit init
 
       optikit init --makefile --github-actions
+
+      optikit init --budgets
     """
-    changes = init_project(project, makefile, github_actions)
+    changes = init_project(project, makefile, github_actions, budgets)
     table = Table("file", "result")
     for change in changes:
         result = (

@@ -29,6 +29,7 @@ from optikit.config import OptikitConfig, PerformanceConfig, load_config
 from optikit.errors import OptikitError
 
 if TYPE_CHECKING:
+    from optikit.gate.budgets import Breach
     from optikit.gate.verdict import GateResult
 
 # The gate, report and timing modules (and pydantic behind them) are imported by the command
@@ -97,26 +98,34 @@ def regression(
             min=0,
             max=100,
             metavar="K",
-            help="Re-run the suspects (tests past half their threshold) K times in fresh "
-            "pytest processes, beside a few stable reference tests that tell each re-run's "
-            "speed, and judge them on the median: one noisy run neither fails CI nor hides a "
-            "real slowdown.",
+            help="Re-run what regressed (the tests, and the tests of groups that did) K times "
+            "in fresh pytest processes, beside a few stable reference tests that tell each "
+            "re-run's speed, and judge it on the median: one noisy run never fails CI. "
+            "Confirming only removes failures.",
         ),
     ] = 0,
     show_all: Annotated[
         bool, typer.Option("--all", help="List every test, not only changes.")
     ] = False,
+    no_budgets: Annotated[
+        bool,
+        typer.Option(
+            "--no-budgets", help="Do not fail on [tool.optikit.budgets] breaches (still listed)."
+        ),
+    ] = False,
     data: DataOption = None,
     baseline_file: BaselineOption = None,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Compare the latest run with the baseline: exit 0 fine, 1 regressions, 2 bad input.
+    """Compare the latest run with the baseline and the time budgets: exit 0 fine, 1
+    regressions or tests over budget, 2 bad input.
 
     Examples:
 
       optikit regression --confirm 3
     """
     from optikit.gate.baseline import read_baseline
+    from optikit.gate.budgets import breaches
     from optikit.gate.confirm import confirm_suspects
     from optikit.gate.verdict import compare
     from optikit.report.markdown import github_annotations
@@ -124,8 +133,10 @@ def regression(
 
     config = load_config(project)
     expected = read_baseline(_baseline_path(config, baseline_file))
-    result = compare(expected, read_run_record(data_path(config, data)), config.performance)
-    if confirm_runs and result.suspects:
+    record = read_run_record(data_path(config, data))
+    result = compare(expected, record, config.performance)
+    over = breaches(record, config.budgets)
+    if confirm_runs and result.failed:
         from rich.progress import Progress
 
         what = f"Re-running {len(result.suspects)} suspects beside reference tests"
@@ -142,11 +153,11 @@ def regression(
             result = confirm_suspects(
                 result, expected, config.performance, confirm_runs, config.root, advance
             )
-    show_gate(result, show_all)
+    show_gate(result, show_all, over, enforced=not no_budgets)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in github_annotations(result):
             print(line)
-    if result.failed:
+    if result.failed or (over and not no_budgets):
         raise typer.Exit(1)
 
 
@@ -171,33 +182,52 @@ def _verdict_lines(title: str, rows: list[list[str]]) -> None:
         console.print(line, soft_wrap=True)
 
 
-def verdict_line(result: GateResult) -> str:
+def verdict_line(result: GateResult, over: list[Breach], enforced: bool = True) -> str:
     """The verdict first, naming what failed: ``Gate FAILED: 2 regressions (tests/x.py::test_a
-    +38%, module tests/y.py +22%); 705 ok, ...``."""
+    +38%, module tests/y.py +22%), 1 over budget (...); tests: 705 ok, ...``."""
     failing = [f"{t.nodeid} {t.change:+.0f}%" for t in result.regressions]
     failing += [
-        f"{s.group.replace(':', ' ', 1)} {s.change:+.0f}%" for s in result.suite_regressions
+        f"{g.group.replace(':', ' ', 1)} {g.change:+.0f}%" for g in result.suite_regressions
     ]
     counts = ", ".join(
         f"{n} {v}" for v, n in sorted(Counter(t.verdict for t in result.tests).items())
     )
-    if not failing:
-        return f"Gate passed: {counts}"
-    plural = "s" * (len(failing) != 1)
-    return f"Gate FAILED: {len(failing)} regression{plural} ({', '.join(failing)}); tests: {counts}"
+    parts = []
+    if failing:
+        parts.append(f"{len(failing)} regression{'s' * (len(failing) != 1)} ({', '.join(failing)})")
+    if over:
+        named = ", ".join(f"{b.what} {b.seconds:.2f} s > {b.budget:g} s" for b in over[:5])
+        more = f", +{len(over) - 5} more" if len(over) > 5 else ""
+        parts.append(f"{len(over)} over budget ({named}{more})")
+    if failing or (over and enforced):
+        return f"Gate FAILED: {', '.join(parts)}; tests: {counts}"
+    ignored = f" ({parts[0]}, not enforced: --no-budgets)" if over else ""
+    return f"Gate passed: {counts}{ignored}"
 
 
-def show_gate(result: GateResult, show_all: bool) -> None:
+def show_gate(
+    result: GateResult, show_all: bool, over: list[Breach] | None = None, enforced: bool = True
+) -> None:
     from optikit.report.markdown import gate_rows, suite_rows
 
-    style = "bold red" if result.failed else "bold green"
-    console.print(Text(verdict_line(result), style=style), soft_wrap=True)
+    over = over or []
+    failed = result.failed or (bool(over) and enforced)
+    console.print(
+        Text(verdict_line(result, over, enforced), style="bold red" if failed else "bold green"),
+        soft_wrap=True,
+    )
     rows = gate_rows(result, everything=show_all)
     if rows:
         _verdict_lines("Tests against the baseline", rows)
     groups = [row for row in suite_rows(result) if show_all or row[-1] != "ok"]
     if groups:
         _verdict_lines("Suite totals, adjusted for a slower or busier runner", groups)
+    if over:
+        console.print(escape("Over their time budget ([tool.optikit.budgets]):"), soft_wrap=True)
+        for breach in over:
+            line = Text("  over budget", style="bold red" if enforced else "yellow")
+            line.append(f"  {breach}")
+            console.print(line, soft_wrap=True)
     for note in result.notes:
         console.print(f"[dim]note: {escape(note)}[/]")
     console.print(
@@ -276,6 +306,7 @@ def report(
         gate,
         config.path(config.performance.history_db),
         min_saving=config.performance.noise_floor_seconds,
+        budgets=config.budgets,
     )
     text = render(built, fmt.value)
     markdown = text if fmt is ReportFormat.markdown else render(built, "markdown")

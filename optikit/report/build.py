@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optikit.gate.budgets import Breach, Budgets, breaches
 from optikit.gate.verdict import GateResult
 from optikit.timing import history
 from optikit.timing.run_record import FixtureEntry, RunRecord, TestEntry
@@ -48,6 +49,8 @@ class Report:
     trend: list[TrendPoint] = field(default_factory=list)
     test_trends: dict[str, list[float]] = field(default_factory=dict)
     recommendations: list[str] = field(default_factory=list)
+    budgeted: bool = False  # [tool.optikit.budgets] exists: over_budget is meaningful
+    over_budget: list[Breach] = field(default_factory=list)
 
 
 def hot_spots(fixtures: list[FixtureEntry], min_saving: float = 0.0) -> list[HotSpot]:
@@ -85,6 +88,7 @@ def build_report(
     history_db: Path | None = None,
     trend_runs: int = 20,
     min_saving: float = 0.05,
+    budgets: Budgets | None = None,
 ) -> Report:
     tests = sorted(record["tests"], key=lambda t: t["duration"], reverse=True)
     unmarked = [t for t in tests if t["duration"] >= slow_threshold and "slow" not in t["markers"]]
@@ -102,6 +106,8 @@ def build_report(
         ]
         samples = history.durations(history_db, trend_runs, passed_only=False)
         report.test_trends = {t["nodeid"]: samples.get(t["nodeid"], []) for t in tests[:5]}
+    if budgets:
+        report.budgeted, report.over_budget = True, breaches(record, budgets)
     report.recommendations = recommendations(report)
     return report
 
@@ -118,6 +124,11 @@ def recommendations(report: Report) -> list[str]:
             f"Fixture '{spot.name}' ({spot.scope} scope) was set up {spot.setups} times "
             f"({spot.total:.2f} s); if its value is never mutated, {spot.wider_scope} scope "
             f"would save up to {spot.saving:.2f} s."
+        )
+    if report.over_budget:
+        advice.append(
+            f"{len(report.over_budget)} over their time budget: speed them up, mark them with "
+            "a marker that has a larger budget, or raise [tool.optikit.budgets]."
         )
     if report.gate is not None and report.gate.failed:
         advice.append("Investigate the regressions below before merging; re-check with --confirm.")

@@ -105,6 +105,18 @@ def to_markdown(report: Report) -> str:
         )
     else:
         lines += ["None.", ""]
+    if report.budgeted:
+        lines += ["## Over their time budget", ""]
+        if report.over_budget:
+            lines += _table(
+                ["test", "seconds", "budget s", "budget from"],
+                [
+                    [f"`{b.what}`", seconds(b.seconds), f"{b.budget:g}", b.source]
+                    for b in report.over_budget
+                ],
+            )
+        else:
+            lines += ["None.", ""]
     lines += ["## Fixture hot spots", ""]
     if report.hot_spots:
         lines += _table(
@@ -142,9 +154,11 @@ def to_markdown(report: Report) -> str:
 def markdown_gate(gate: GateResult) -> list[str]:
     lines = ["## Against the baseline", ""]
     lines.append(
-        f"Runner speed factor {gate.speed_factor:.2f}, CPU calibration ratio "
-        f"{gate.calibration_ratio:.2f}, CPU contention ratio {gate.contention_ratio:.2f}, "
-        f"suite totals divided by {gate.suite_divisor:.2f}. " + " ".join(gate.notes)
+        f'"judged" is the measured ("raw") time divided by the runner speed factor, '
+        f"{gate.speed_factor:.2f} for tests and {gate.suite_divisor:.2f} for suite totals; "
+        f'"change" compares it with the baseline. CPU calibration ratio '
+        f"{gate.calibration_ratio:.2f}, CPU contention ratio {gate.contention_ratio:.2f}. "
+        + " ".join(gate.notes)
     )
     lines.append("")
     rows = gate_rows(gate)
