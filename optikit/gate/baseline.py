@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime
 import json
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
 from annotated_types import Ge, Gt, Le
 from typing_extensions import NotRequired, TypedDict  # pydantic needs its TypedDict before 3.12
@@ -38,14 +38,18 @@ Percent = Annotated[float, Gt(0), Le(10_000)]
 
 
 class TestBaseline(TypedDict):
+    """In memory every key is there; on disk only what differs from the defaults."""
+
     duration: Seconds
-    threshold: Percent
-    noise: Seconds
+    threshold: Percent  # on disk: absent when it is the baseline's test_threshold
+    noise: Seconds  # on disk: absent when 0
+    markers: NotRequired[list[str]]  # on disk only: the marker groups it counts towards
+    module: NotRequired[str]  # on disk only, when it is not the node id's file
 
 
 class SuiteBaseline(TypedDict):
     total_duration: Seconds
-    threshold: Percent
+    threshold: Percent  # on disk: absent when it is the baseline's suite_threshold
     noise: NotRequired[Seconds]  # MAD of the group's total over the history (absent: none)
 
 
@@ -58,9 +62,11 @@ class Baseline(TypedDict):
     calibration: Annotated[float, Gt(0), Le(1e6)] | None
     cpu_wait_share: NotRequired[Annotated[float, Ge(0), Le(1e3)] | None]  # absent in old ones
     runs: Annotated[int, Gt(0)]
+    test_threshold: NotRequired[Percent]  # on disk only: the tests' usual threshold
+    suite_threshold: NotRequired[Percent]  # on disk only: the groups' usual threshold
     tests: dict[str, TestBaseline]
     suite_metrics: dict[str, SuiteBaseline]
-    groups: dict[str, list[str]]
+    groups: dict[str, list[str]]  # in memory; on disk only in baselines before 2026-12
 
 
 def mad(values: list[float]) -> float:
@@ -109,9 +115,9 @@ def build_baseline(
         runs = max(len(values) for values in samples.values())
     tests = {
         nodeid: TestBaseline(
-            duration=round(duration, 6),
+            duration=round(duration, 4),
             threshold=settings.individual_test_threshold,
-            noise=round(mad(samples.get(nodeid, [])), 6),
+            noise=round(mad(samples.get(nodeid, [])), 4),
         )
         for nodeid, duration in sorted(durations.items())
     }
@@ -155,19 +161,132 @@ def _group_baseline(
     ran all of its tests. Over a few runs the MADs of short tests are often 0 while their
     total moves (a busy machine, a first import paid by a different test each run)."""
     entry = SuiteBaseline(
-        total_duration=round(sum(tests[n]["duration"] for n in nodeids), 6),
+        total_duration=round(sum(tests[n]["duration"] for n in nodeids), 4),
         threshold=settings.suite_threshold,
     )
     totals = [sum(run[n] for n in nodeids) for run in past if all(n in run for n in nodeids)]
     if len(totals) >= 3:
-        entry["noise"] = round(mad(totals), 6)
+        entry["noise"] = round(mad(totals), 4)
     return entry
 
 
+class _StoredTest(TypedDict):
+    duration: Seconds
+    threshold: NotRequired[Percent]
+    noise: NotRequired[Seconds]
+    markers: NotRequired[list[str]]
+    module: NotRequired[str]
+
+
+class _StoredGroup(TypedDict):
+    total_duration: Seconds
+    threshold: NotRequired[Percent]
+    noise: NotRequired[Seconds]
+
+
+class StoredBaseline(TypedDict):
+    """The file: one test per line, each carrying only what differs from the defaults, so
+    a committed baseline's diff reads as the tests that changed."""
+
+    schema_version: Literal[1]
+    baseline_date: str
+    commit: str | None
+    calibration: Annotated[float, Gt(0), Le(1e6)] | None
+    cpu_wait_share: NotRequired[Annotated[float, Ge(0), Le(1e3)] | None]
+    runs: Annotated[int, Gt(0)]
+    test_threshold: NotRequired[Percent]
+    suite_threshold: NotRequired[Percent]
+    tests: dict[str, _StoredTest]
+    suite_metrics: dict[str, _StoredGroup]
+    groups: NotRequired[dict[str, list[str]]]
+
+
 def write_baseline(path: Path, baseline: Baseline) -> None:
-    write_text_atomic(path, json.dumps(baseline, indent=1, sort_keys=False) + "\n")
+    write_text_atomic(path, baseline_text(baseline))
+
+
+def baseline_text(baseline: Baseline) -> str:
+    tests, metrics = baseline["tests"], baseline["suite_metrics"]
+    test_threshold = _usual([t["threshold"] for t in tests.values()])
+    suite_threshold = _usual([m["threshold"] for m in metrics.values()])
+    markers: dict[str, list[str]] = defaultdict(list)
+    modules: dict[str, str] = {}
+    for group, members in baseline["groups"].items():
+        kind, _, name = group.partition(":")
+        for nodeid in members:
+            if kind == "marker":
+                markers[nodeid].append(name)
+            elif kind == "module":
+                modules[nodeid] = name
+    stored_tests = {}
+    for nodeid, entry in sorted(tests.items()):
+        stored: dict[str, object] = {"duration": entry["duration"]}
+        if entry["noise"]:
+            stored["noise"] = entry["noise"]
+        if entry["threshold"] != test_threshold:
+            stored["threshold"] = entry["threshold"]
+        if markers.get(nodeid):
+            stored["markers"] = sorted(markers[nodeid])
+        if modules.get(nodeid, _file_of(nodeid)) != _file_of(nodeid):
+            stored["module"] = modules[nodeid]
+        stored_tests[nodeid] = stored
+    stored_groups = {
+        group: {k: v for k, v in metric.items() if k != "threshold" or v != suite_threshold}
+        for group, metric in sorted(metrics.items())
+    }
+    head = {
+        key: value
+        for key, value in baseline.items()
+        if key not in ("tests", "suite_metrics", "groups", "test_threshold", "suite_threshold")
+    }
+    head |= {"test_threshold": test_threshold, "suite_threshold": suite_threshold}
+    lines = ["{"] + [f" {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
+    lines += _block("tests", stored_tests, last=False) + _block("suite_metrics", stored_groups)
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+def _block(name: str, entries: dict[str, Any], last: bool = True) -> list[str]:
+    """``"name": {`` then one entry per line."""
+    if not entries:
+        return [f" {json.dumps(name)}: {{}}{'' if last else ','}"]
+    rows = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in entries.items()]
+    return [f" {json.dumps(name)}: {{", ",\n".join(rows), " }" + ("" if last else ",")]
+
+
+def _usual(values: list[float]) -> float:
+    return Counter(values).most_common(1)[0][0] if values else 20.0
+
+
+def _file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
 
 
 def read_baseline(path: Path) -> Baseline:
+    """The file, validated, with every default filled in and the groups rebuilt."""
     fix = "Run 'make performance-baseline' (or 'optikit baseline')."
-    return validate(Baseline, read_json(path, "Baseline", fix), path, "Baseline", fix)
+    stored = validate(StoredBaseline, read_json(path, "Baseline", fix), path, "Baseline", fix)
+    test_threshold = stored.pop("test_threshold", 20.0)
+    suite_threshold = stored.pop("suite_threshold", 15.0)
+    groups: dict[str, list[str]] = defaultdict(list)
+    tests: dict[str, TestBaseline] = {}
+    for nodeid, entry in stored["tests"].items():
+        tests[nodeid] = TestBaseline(
+            duration=entry["duration"],
+            threshold=entry.get("threshold", test_threshold),
+            noise=entry.get("noise", 0.0),
+        )
+        groups["suite"].append(nodeid)
+        groups[f"module:{entry.get('module', _file_of(nodeid))}"].append(nodeid)
+        for marker in entry.get("markers", []):
+            groups[f"marker:{marker}"].append(nodeid)
+    metrics: dict[str, SuiteBaseline] = {}
+    for group, metric in stored["suite_metrics"].items():
+        metrics[group] = SuiteBaseline(
+            total_duration=metric["total_duration"],
+            threshold=metric.get("threshold", suite_threshold),
+        )
+        if "noise" in metric:
+            metrics[group]["noise"] = metric["noise"]
+    baseline = cast(Baseline, {**stored, "tests": tests, "suite_metrics": metrics})
+    baseline["groups"] = stored.get("groups") or dict(sorted(groups.items()))
+    return baseline

@@ -74,6 +74,30 @@ def test_round_trip(tmp_path: Path) -> None:
     assert read_baseline(path) == built
 
 
+def test_the_file_has_one_line_per_test_with_only_what_differs(tmp_path: Path) -> None:
+    """Thresholds once at the top, noise only when not 0, markers only when there are some;
+    groups are rebuilt on reading; a baseline in the old layout still reads the same."""
+    latest = record({"t.py::a": 1.0, "t.py::b": 2.0, "u.py::c": 0.5})
+    latest["tests"][1]["markers"] = ["slow"]
+    built = build_baseline(latest, SETTINGS, None)
+    built["tests"]["t.py::a"]["noise"] = 0.1
+    path = tmp_path / "baseline.json"
+    write_baseline(path, built)
+    lines = path.read_text().splitlines()
+    assert '  "t.py::a": {"duration": 1.0, "noise": 0.1},' in lines
+    assert '  "t.py::b": {"duration": 2.0, "markers": ["slow"]},' in lines
+    assert '  "u.py::c": {"duration": 0.5}' in lines
+    assert ' "test_threshold": 20.0,' in lines
+    assert not any('"threshold"' in line for line in lines)
+    assert read_baseline(path) == {**built, "groups": read_baseline(path)["groups"]}
+    assert {g: sorted(m) for g, m in read_baseline(path)["groups"].items()} == {
+        g: sorted(m) for g, m in built["groups"].items()
+    }
+    old_layout = tmp_path / "old.json"
+    old_layout.write_text(json.dumps(built, indent=1))
+    assert read_baseline(old_layout) == built
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
