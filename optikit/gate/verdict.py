@@ -2,9 +2,12 @@
 
 Rules (DESIGN.md, issue "regression gate"), in the order they are applied:
 
-1. Runner speed. The median current/baseline ratio of the *stable* tests is the speed
-   factor: a CI machine 40% slower makes every test 40% slower, which is not a regression.
-   Each test's current time is divided by it before judging.
+1. Runner speed. The median current/baseline ratio of the *stable* tests (or, when fewer
+   than 5 tests are long and quiet enough, of the stable module totals) is the speed factor:
+   a CI machine 40% slower makes every test 40% slower, which is not a regression. Each
+   test's current time is divided by it before judging. A factor under 1 (the tests ran
+   faster than the baseline's) is taken as 1: on one machine it is the baseline's runs that
+   were slow, and dividing by it would inflate every time into a false alarm.
 2. A test regresses only when its corrected time is slower than its baseline by more than its
    threshold (percent) AND by more than ``noise_floor_seconds`` AND by more than
    ``noise_mads`` times its own noise (the MAD of its history).
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field, replace
 
 from optikit.config import PerformanceConfig
 from optikit.gate.baseline import Baseline
-from optikit.timing.run_record import RunRecord
+from optikit.timing.run_record import RunRecord, TestEntry
 
 MIN_TESTS_FOR_SPEED_FACTOR = 5
 REFERENCE_TESTS = 10
@@ -115,13 +118,26 @@ def compare(baseline: Baseline, current: RunRecord, settings: PerformanceConfig)
     ]
     notes = []
     speed = 1.0
+    module_ratios = _module_ratios(baseline, now, settings)
     if len(stable_ratios) >= MIN_TESTS_FOR_SPEED_FACTOR:
         speed = statistics.median(stable_ratios)
+    elif len(module_ratios) >= MIN_TESTS_FOR_SPEED_FACTOR:
+        speed = statistics.median(module_ratios)
+        notes.append(
+            f"runner speed from {len(module_ratios)} module totals: only "
+            f"{len(stable_ratios)} tests are long and quiet enough alone"
+        )
     else:
         notes.append(
-            f"only {len(stable_ratios)} stable tests: no runner-speed correction "
-            f"(needs {MIN_TESTS_FOR_SPEED_FACTOR})"
+            f"only {len(stable_ratios)} stable tests and {len(module_ratios)} stable modules: "
+            f"no runner-speed correction (needs {MIN_TESTS_FOR_SPEED_FACTOR})"
         )
+    if speed < 1:
+        notes.append(
+            f"the tests ran {1 / speed:.2f}x faster than the baseline's on the whole: "
+            "taken as they are, not as a faster runner (that would inflate every time)"
+        )
+        speed = 1.0
     calibration = _calibration_ratio(baseline, current)
     contention = _contention_ratio(baseline, current)
     excused = min(max(calibration, contention, 1.0), max(speed, 1.0))
@@ -146,6 +162,23 @@ def compare(baseline: Baseline, current: RunRecord, settings: PerformanceConfig)
     suites = judge_suites(baseline, durations, excused, settings)
     suspects = [v.nodeid for v in verdicts if v.verdict == "regression"]
     return GateResult(verdicts, suites, speed, calibration, notes, excused, suspects, contention)
+
+
+def _module_ratios(
+    baseline: Baseline, now: Mapping[str, TestEntry], settings: PerformanceConfig
+) -> list[float]:
+    """current/baseline of each module total that is long and quiet enough to tell the
+    runner's speed: for suites whose tests are each under the floor."""
+    ratios = []
+    for group, metric in baseline["suite_metrics"].items():
+        if not group.startswith("module:"):
+            continue
+        members = [n for n in baseline["groups"].get(group, []) if n in now]
+        base = sum(baseline["tests"][n]["duration"] for n in members)
+        noise = metric.get("noise", 0.0)
+        if members and is_stable(base, noise, metric["threshold"], settings):
+            ratios.append(sum(now[n]["duration"] for n in members) / base)
+    return ratios
 
 
 def judge_test(
@@ -308,7 +341,9 @@ def _rerun_speed(
     run: Mapping[str, float], references: Sequence[str], baseline: Baseline
 ) -> float | None:
     ratios = [run[n] / baseline["tests"][n]["duration"] for n in references if n in run]
-    return statistics.median(ratios) if len(ratios) >= MIN_REFERENCES else None
+    # A re-run alone, without the suite's workers beside it, runs faster than the baseline's
+    # runs, and not by the same factor for every test: never inflate the suspects' times.
+    return max(statistics.median(ratios), 1.0) if len(ratios) >= MIN_REFERENCES else None
 
 
 def _judge_reruns(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from optikit.config import PerformanceConfig
 from optikit.gate.verdict import compare, confirm, group_suspects, reference_tests
 from tests.factories import baseline, record
@@ -294,3 +296,39 @@ def test_confirm_without_references_takes_rerun_times_as_they_are() -> None:
     confirmed = confirm(result, [{"tests/test_a.py::test_1": 2.0}], expected, SETTINGS, [])
     assert [t.nodeid for t in confirmed.regressions] == ["tests/test_a.py::test_1"]
     assert any("reference" in note for note in confirmed.notes)
+
+
+def test_a_faster_run_is_not_taken_as_a_faster_runner() -> None:
+    """Every stable test 30% faster (the baseline's runs were the slow ones): an unchanged
+    test is not inflated into a regression by dividing by 0.7."""
+    durations = suite(count=10)
+    faster = {**{n: 0.7 for n in durations}, "tests/test_a.py::test_0": 1.0}
+    result = compare(baseline(durations), record(faster), SETTINGS)
+    assert result.speed_factor == 1.0
+    assert not result.failed
+    assert any("faster than the baseline's" in note for note in result.notes)
+
+
+def test_short_tests_get_a_runner_speed_from_their_module_totals() -> None:
+    """200 tests of 10 ms (none stable alone) in 5 modules, the runner 1.5x slower: module
+    totals give the factor, and nothing regresses."""
+    durations: dict[str, float] = {}
+    for module in range(5):
+        durations |= suite(count=40, seconds=0.01, module=f"tests/test_{module}.py")
+    slower = {n: 0.015 for n in durations}
+    result = compare(baseline(durations), record(slower), SETTINGS)
+    assert result.speed_factor == pytest.approx(1.5)
+    assert any("from 5 module totals" in note for note in result.notes)
+    assert not result.regressions
+
+
+def test_a_rerun_that_ran_faster_than_the_baseline_never_inflates_a_suspect() -> None:
+    """Alone in a re-run the references take half their baseline time; a suspect back at its
+    baseline time is unconfirmed, not 'twice as slow as the references'."""
+    durations = suite(count=20)
+    expected = baseline(durations)
+    result = compare(expected, record({**durations, "tests/test_a.py::test_1": 2.0}), SETTINGS)
+    references = reference_tests(result, expected, SETTINGS)
+    reruns = [{"tests/test_a.py::test_1": 1.0, **dict.fromkeys(references, 0.5)}] * 3
+    confirmed = confirm(result, reruns, expected, SETTINGS, references)
+    assert verdicts(confirmed)["tests/test_a.py::test_1"] == "unconfirmed"
