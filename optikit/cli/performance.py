@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -113,6 +113,14 @@ def regression(
             "--no-budgets", help="Do not fail on [tool.optikit.budgets] breaches (still listed)."
         ),
     ] = False,
+    fmt: Annotated[
+        GateFormat,
+        typer.Option(
+            "--format",
+            help="text for a terminal or CI log; json or markdown (a job summary, a PR "
+            "comment) for tools. The exit code is the same in every format.",
+        ),
+    ] = "text",  # type: ignore[assignment]  # typer converts the default to the enum
     data: DataOption = None,
     baseline_file: BaselineOption = None,
     project: ProjectOption = Path("."),
@@ -123,6 +131,8 @@ def regression(
     Examples:
 
       optikit regression --confirm 3
+
+      optikit regression --format json
     """
     from optikit.gate.baseline import read_baseline
     from optikit.gate.budgets import breaches
@@ -153,7 +163,13 @@ def regression(
             result = confirm_suspects(
                 result, expected, config.performance, confirm_runs, config.root, advance
             )
-    show_gate(result, show_all, over, enforced=not no_budgets)
+    enforced = not no_budgets
+    if fmt is GateFormat.json:
+        print(gate_json(result, over, enforced, show_all))
+    elif fmt is GateFormat.markdown:
+        print(gate_markdown(result, over, enforced), end="")
+    else:
+        show_gate(result, show_all, over, enforced)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in github_annotations(result):
             print(line)
@@ -237,6 +253,52 @@ def show_gate(
         f"suite totals divided by {result.suite_divisor:.2f}.",
         soft_wrap=True,
     )
+
+
+class GateFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+def gate_json(result: GateResult, over: list[Breach], enforced: bool, show_all: bool) -> str:
+    """The verdict, the rows that are not ok (all with ``--all``), the breaches and the
+    runner figures, for tools."""
+    import json
+    from dataclasses import asdict
+
+    def rows(items: list[Any]) -> list[dict[str, Any]]:
+        return [
+            {**asdict(item), "change": round(item.change, 3)}
+            for item in items
+            if show_all or item.verdict not in ("ok", "new", "missing")
+        ]
+
+    data = {
+        "failed": result.failed or (bool(over) and enforced),
+        "verdict": verdict_line(result, over, enforced),
+        "tests": rows(result.tests),
+        "groups": rows(result.suites),
+        "over_budget": [asdict(b) for b in over],
+        "budgets_enforced": enforced,
+        "speed_factor": result.speed_factor,
+        "suite_divisor": result.suite_divisor,
+        "calibration_ratio": result.calibration_ratio,
+        "contention_ratio": result.contention_ratio,
+        "notes": result.notes,
+    }
+    return json.dumps(data, indent=1)
+
+
+def gate_markdown(result: GateResult, over: list[Breach], enforced: bool) -> str:
+    from optikit.report.markdown import markdown_gate
+
+    lines = [f"**{verdict_line(result, over, enforced)}**", "", *markdown_gate(result)]
+    if over:
+        lines += ["## Over their time budget", ""]
+        lines += [f"- {breach.seconds:.2f} s > {breach.budget:g} s ({breach.source}): "
+                  f"`{breach.what}`" for breach in over]  # fmt: skip
+    return "\n".join(lines).rstrip() + "\n"
 
 
 class ReportFormat(str, Enum):

@@ -49,8 +49,32 @@ class Report:
     trend: list[TrendPoint] = field(default_factory=list)
     test_trends: dict[str, list[float]] = field(default_factory=dict)
     recommendations: list[str] = field(default_factory=list)
+    failing: list[str] = field(default_factory=list)  # node ids that did not pass
     budgeted: bool = False  # [tool.optikit.budgets] exists: over_budget is meaningful
     over_budget: list[Breach] = field(default_factory=list)
+
+
+# pytest's built-in fixtures that are per test by design (a shared tmp_path or monkeypatch
+# would leak between tests); a project that overrides one defines it under its own baseid
+PYTEST_FUNCTION_FIXTURES = frozenset(
+    {
+        "tmp_path",
+        "tmpdir",
+        "monkeypatch",
+        "capsys",
+        "capsysbinary",
+        "capfd",
+        "capfdbinary",
+        "caplog",
+        "recwarn",
+        "request",
+        "record_property",
+        "record_xml_attribute",
+        "doctest_namespace",
+        "pytester",
+        "testdir",
+    }
+)
 
 
 def hot_spots(fixtures: list[FixtureEntry], min_saving: float = 0.0) -> list[HotSpot]:
@@ -64,6 +88,8 @@ def hot_spots(fixtures: list[FixtureEntry], min_saving: float = 0.0) -> list[Hot
         wider = WIDER_SCOPE.get(fixture["scope"])
         if wider is None or fixture["setups"] < 2:
             continue
+        if fixture["name"] in PYTEST_FUNCTION_FIXTURES and not fixture["baseid"]:
+            continue  # pytest's own, per test by design: nothing a project can rescope
         mean = fixture["total"] / fixture["setups"]
         if fixture["total"] - mean < min_saving:
             continue
@@ -106,6 +132,7 @@ def build_report(
         ]
         samples = history.durations(history_db, trend_runs, passed_only=False)
         report.test_trends = {t["nodeid"]: samples.get(t["nodeid"], []) for t in tests[:5]}
+    report.failing = [t["nodeid"] for t in record["tests"] if t["status"] in ("failed", "error")]
     if budgets:
         report.budgeted, report.over_budget = True, breaches(record, budgets)
     report.recommendations = recommendations(report)

@@ -60,6 +60,7 @@ def suite_rows(gate: GateResult) -> list[list[str]]:
 
 # "judged": the time the verdict compares with the baseline (the raw time divided by the runner
 # speed factor); "raw": as measured
+COLLECTION_SHARE = 0.25  # of the wall time: worth a line of its own in the summary
 GATE_HEADER = ["test", "baseline s", "judged s", "change", "threshold", "raw s", "verdict"]
 SUITE_HEADER = ["group", "baseline s", "judged s", "change", "threshold", "raw s", "verdict"]
 
@@ -75,10 +76,19 @@ def to_markdown(report: Report) -> str:
         f"- **{summary['total_tests']} tests**, {summary['total_duration']:.2f} s of test time "
         f"({summary['average_duration']:.3f} s on average)",
     ]
-    if run.get("wall_time") is not None:
-        lines.append(
-            f"- wall time {run['wall_time']:.2f} s, collection {run['collection_time']:.2f} s"
-        )
+    if report.failing:
+        shown = ", ".join(f"`{nodeid}`" for nodeid in report.failing[:10])
+        more = f" and {len(report.failing) - 10} more" if len(report.failing) > 10 else ""
+        lines.append(f"- **{len(report.failing)} failed**: {shown}{more}")
+    wall, collection = run.get("wall_time"), run.get("collection_time")
+    if wall is not None:
+        lines.append(f"- wall time {wall:.2f} s, collection {collection or 0:.2f} s")
+        if collection and wall and collection / wall >= COLLECTION_SHARE:
+            lines.append(
+                f"- **collection took {collection / wall:.0%} of the wall time**: imports at "
+                "module level of the tests or conftest files (`python -X importtime -m pytest "
+                "--collect-only -q` shows which)"
+            )
     workers = run.get("workers") or {}
     if len(workers) > 1:
         loads = ", ".join(f"{w} {v['busy']:.1f} s busy" for w, v in sorted(workers.items()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -104,6 +105,16 @@ def test_regression_fails_on_a_breach_and_report_lists_it(tmp_path: Path) -> Non
     waived = run("optikit", "regression", "--no-budgets")
     assert waived.returncode == 0, waived.stdout
     assert "not enforced: --no-budgets" in waived.stdout.splitlines()[0]
+
+    as_json = run("optikit", "regression", "--format", "json")
+    assert as_json.returncode == 1  # the same exit in every format
+    data = json.loads(as_json.stdout)
+    assert data["failed"] is True
+    assert [b["what"] for b in data["over_budget"]] == ["tests/test_budget.py::test_sluggish"]
+    assert data["verdict"].startswith("Gate FAILED: 1 over budget")
+    as_markdown = run("optikit", "regression", "--format", "markdown")
+    assert as_markdown.stdout.startswith("**Gate FAILED: 1 over budget")
+    assert "`tests/test_budget.py::test_sluggish`" in as_markdown.stdout
 
     report = run("optikit", "report")
     assert "## Over their time budget" in report.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from optikit.config import PerformanceConfig
 from optikit.gate.verdict import compare
@@ -45,6 +46,16 @@ def fixtures() -> list:  # type: ignore[type-arg]
 def test_hot_spots_estimate_the_saving_of_a_wider_scope() -> None:
     spots = hot_spots(fixtures(), min_saving=0.05)
     assert [(s.name, s.wider_scope, s.saving) for s in spots] == [("patients", "module", 4.5)]
+
+
+def test_pytest_builtin_fixtures_are_never_proposed_for_a_wider_scope() -> None:
+    """tmp_path set up 500 times costs seconds, but a shared one leaks between tests; a
+    project's own fixture of the same name (its own baseid) is still a candidate."""
+    builtin: dict[str, Any] = {"name": "tmp_path", "scope": "function", "baseid": "",
+                               "setups": 500, "total": 5.0, "max": 0.02}  # fmt: skip
+    own = {**builtin, "baseid": "tests"}
+    spots = hot_spots([*fixtures(), builtin, own], min_saving=0.05)  # type: ignore[list-item]
+    assert [(s.name, s.baseid) for s in spots] == [("tmp_path", "tests"), ("patients", "tests")]
 
 
 def test_markdown_has_every_section(tmp_path: Path) -> None:
@@ -119,3 +130,15 @@ def test_github_annotations_point_at_the_test_line() -> None:
         "::warning file=tests/test_a.py,line=3::tests/test_a.py::test_2 is +100% slower "
         "(1.000s -> 2.000s, threshold 20%)"
     ]
+
+
+def test_markdown_names_failing_tests_and_a_large_collection_share() -> None:
+    run = record({"tests/test_a.py::test_ok": 0.1, "tests/test_a.py::test_broken": 0.2})
+    run["tests"][1]["status"] = "failed"
+    run["wall_time"], run["collection_time"] = 10.0, 4.0
+    text = render(build_report(run, 30.0), "markdown")
+    assert "- **1 failed**: `tests/test_a.py::test_broken`" in text
+    assert "**collection took 40% of the wall time**" in text
+    run["collection_time"] = 1.0
+    quiet = render(build_report(run, 30.0), "markdown")
+    assert "collection took" not in quiet
