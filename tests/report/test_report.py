@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -97,17 +98,59 @@ def test_json_is_structured() -> None:
     assert data["unmarked_slow"][0]["nodeid"] == "tests/test_b.py::test_slow"
 
 
-def test_html_is_one_self_contained_file_with_charts(tmp_path: Path) -> None:
+class _Page(HTMLParser):
+    """What a browser would lay out: the sections in order, SVG points and their tooltips."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.points = 0
+        self.titles = 0
+        self.axis_labels: list[str] = []
+        self._in_axis = False
+        self._in_circle = False
+        self.forbidden: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "section":
+            self.sections.append(found.get("id") or "")
+        self.points += tag == "circle"
+        self.titles += tag == "title" and self._in_circle
+        self._in_circle = tag == "circle" or (self._in_circle and tag == "title")
+        self._in_axis = found.get("class") == "axis"
+        if tag == "script" or {"src", "href"} & set(found):
+            self.forbidden.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        if self._in_axis:
+            self.axis_labels.append(data)
+            self._in_axis = False
+
+
+def test_html_leads_with_the_headline_and_charts_label_axes_and_points(tmp_path: Path) -> None:
     db = tmp_path / "h.db"
     for index in range(3):
         history.append_run(db, record({"t.py::a": 1.0 + index}, run_id=str(index)))
-    page = render(build_report(record({"t.py::a": 3.0}), 30.0, None, db), "html")
+    run = record({"t.py::a": 3.0, "t.py::b": 0.5})
+    run["tests"][1]["status"] = "failed"
+    run["wall_time"], run["collection_time"] = 4.0, 1.0
+    gate = compare(baseline({"t.py::a": 1.0}), run, PerformanceConfig())
+    page = render(build_report(run, 30.0, gate, db), "html")
     assert page.startswith("<!doctype html>")
-    assert page.count("<svg") == 2
-    assert "<polyline" in page
-    assert "<script" not in page
-    assert "src=" not in page
-    assert "href=" not in page
+    parsed = _Page()
+    parsed.feed(page)
+    assert parsed.sections[:3] == ["headline", "failing", "regressions"]
+    assert parsed.sections.index("trends") > parsed.sections.index("regressions")
+    assert "hot-spots" not in parsed.sections  # nothing to say: left out
+    assert parsed.axis_labels.count("seconds") == 2
+    assert parsed.axis_labels.count("run (date, commit)") == 2
+    assert parsed.points == 3 + 3  # the suite's three runs, t.py::a's three
+    assert parsed.titles == parsed.points  # a tooltip in every point
+    assert parsed.forbidden == []  # one self-contained file: no script, no link, no source
+    assert "gate</div>" in page
+    assert "FAILED (3 regressions)" in page  # the test, its module, the suite
+    assert "collection</div>" in page
 
 
 def test_update_docs_rewrites_only_the_marked_section(tmp_path: Path) -> None:
