@@ -222,7 +222,7 @@ def main() -> None:
             result = compare(baseline, current, settings)
             scores["optikit gate"].add(slowed, flagged(result), len(result.suite_regressions))
             confirmed = result
-            if result.suspects:
+            if result.failed:  # as `optikit regression --confirm` does
                 with neighbour(hogged):
                     confirmed = confirm_suspects(result, baseline, settings, 3, root)
                 suspects_rerun.append(len(result.suspects))
