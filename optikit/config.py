@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from optikit.errors import OptikitError
-from optikit.gate.budgets import Budgets, parse_budgets
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -106,6 +106,45 @@ class LLMConfig:
 class AuditConfig:
     runs: int = _setting(20, _count, "pytest runs per audit")
     workers: int | Literal["auto"] = _setting("auto", _workers, "xdist workers per run")
+
+
+# [tool.optikit.budgets] (optikit.gate.budgets judges a run against them)
+SUITE = "suite"
+DEFAULT = "default"
+SEED_BUDGETS = {DEFAULT: 1.0, "integration": 5.0, "e2e": 10.0, SUITE: 300.0}
+
+
+@dataclass(frozen=True)
+class Budgets:
+    per_test: Mapping[str, float] = field(default_factory=dict)  # marker or "default" -> s
+    suite: float | None = None  # the run's wall time, seconds
+
+    def __bool__(self) -> bool:
+        return bool(self.per_test) or self.suite is not None
+
+    def for_test(self, markers: list[str]) -> tuple[float, str] | None:
+        """The most generous budget among the test's markers, else ``default``, else none."""
+        own = [(self.per_test[m], f"marker {m}") for m in markers if m in self.per_test]
+        if own:
+            return max(own)
+        if DEFAULT in self.per_test:
+            return self.per_test[DEFAULT], DEFAULT
+        return None
+
+
+def parse_budgets(values: Mapping[str, Any], pyproject: Path) -> Budgets:
+    """``[tool.optikit.budgets]``: every value a number of seconds, finite, above 0."""
+    seconds: dict[str, float] = {}
+    for key, raw in values.items():
+        number = raw if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+        if number is None or not math.isfinite(number) or not 0 < number <= 7 * 24 * 3600.0:
+            raise OptikitError(
+                f"[tool.optikit.budgets] {key} must be seconds (a number above 0), got {raw!r}",
+                pyproject,
+            )
+        seconds[key] = float(number)
+    suite = seconds.pop(SUITE, None)
+    return Budgets(per_test=dict(sorted(seconds.items())), suite=suite)
 
 
 BUDGETS = "budgets"  # [tool.optikit.budgets]: keys are the project's markers, not fixed

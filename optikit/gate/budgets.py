@@ -11,36 +11,10 @@ minutes).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-from optikit.errors import OptikitError
-from optikit.timing.run_record import MAX_SECONDS, RunRecord
-
-SUITE = "suite"
-DEFAULT = "default"
-SEED_BUDGETS = {DEFAULT: 1.0, "integration": 5.0, "e2e": 10.0, SUITE: 300.0}
-
-
-@dataclass(frozen=True)
-class Budgets:
-    per_test: Mapping[str, float] = field(default_factory=dict)  # marker or "default" -> s
-    suite: float | None = None  # the run's wall time, seconds
-
-    def __bool__(self) -> bool:
-        return bool(self.per_test) or self.suite is not None
-
-    def for_test(self, markers: list[str]) -> tuple[float, str] | None:
-        """The most generous budget among the test's markers, else ``default``, else none."""
-        own = [(self.per_test[m], f"marker {m}") for m in markers if m in self.per_test]
-        if own:
-            return max(own)
-        if DEFAULT in self.per_test:
-            return self.per_test[DEFAULT], DEFAULT
-        return None
+from optikit.config import SEED_BUDGETS, SUITE, Budgets
+from optikit.timing.run_record import RunRecord
 
 
 @dataclass(frozen=True)
@@ -52,21 +26,6 @@ class Breach:
 
     def __str__(self) -> str:
         return f"{self.seconds:.2f} s > {self.budget:g} s ({self.source})  {self.what}"
-
-
-def parse_budgets(values: Mapping[str, Any], pyproject: Path) -> Budgets:
-    """``[tool.optikit.budgets]``: every value a number of seconds, finite, above 0."""
-    seconds: dict[str, float] = {}
-    for key, raw in values.items():
-        number = raw if isinstance(raw, int | float) and not isinstance(raw, bool) else None
-        if number is None or not math.isfinite(number) or not 0 < number <= MAX_SECONDS:
-            raise OptikitError(
-                f"[tool.optikit.budgets] {key} must be seconds (a number above 0), got {raw!r}",
-                pyproject,
-            )
-        seconds[key] = float(number)
-    suite = seconds.pop(SUITE, None)
-    return Budgets(per_test=dict(sorted(seconds.items())), suite=suite)
 
 
 def breaches(record: RunRecord, budgets: Budgets) -> list[Breach]:

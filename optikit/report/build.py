@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optikit.gate.budgets import Breach, Budgets, breaches
+from optikit.config import Budgets
+from optikit.gate.budgets import Breach, breaches
 from optikit.gate.verdict import GateResult
 from optikit.timing import history
 from optikit.timing.run_record import FixtureEntry, RunRecord, TestEntry

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from optikit.cli.init import init_project
-from optikit.config import load_config
+from optikit.config import SEED_BUDGETS, Budgets, load_config, parse_budgets
 from optikit.errors import OptikitError
-from optikit.gate.budgets import SEED_BUDGETS, Budgets, breaches, parse_budgets
+from optikit.gate.budgets import breaches
 from tests.factories import record
 
 BUDGETS = Budgets(per_test={"default": 1.0, "integration": 5.0, "e2e": 10.0}, suite=8.0)
