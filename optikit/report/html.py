@@ -12,7 +12,17 @@ import html
 from collections.abc import Sequence
 
 from optikit.report.build import Report
-from optikit.report.markdown import GATE_HEADER, SUITE_HEADER, gate_rows, seconds, suite_rows
+from optikit.report.markdown import (
+    GATE_HEADER,
+    HOT_SPOT_HEADER,
+    SLOWEST_HEADER,
+    SUITE_HEADER,
+    gate_rows,
+    hot_spot_rows,
+    seconds,
+    slowest_rows,
+    suite_rows,
+)
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")
 WIDTH, HEIGHT, LEFT, BOTTOM = 720, 240, 64, 48  # chart area and its margins, in pixels
@@ -177,38 +187,13 @@ def to_html(report: Report) -> str:
     if report.slowest:
         sections.append(
             '<section id="slowest"><h2>Slowest tests</h2>'
-            + _html_table(
-                ["test", "total s", "setup s", "call s", "teardown s"],
-                [
-                    [
-                        t["nodeid"],
-                        seconds(t["duration"]),
-                        seconds(t["setup"]),
-                        seconds(t["call"]),
-                        seconds(t["teardown"]),
-                    ]
-                    for t in report.slowest
-                ],
-            )
+            + _html_table(SLOWEST_HEADER, slowest_rows(report))
             + "</section>"
         )
     if report.hot_spots:
         sections.append(
             '<section id="hot-spots"><h2>Fixture hot spots</h2>'
-            + _html_table(
-                ["fixture", "scope", "setups", "total s", "wider scope", "saves up to s"],
-                [
-                    [
-                        s.name,
-                        s.scope,
-                        str(s.setups),
-                        seconds(s.total),
-                        s.wider_scope,
-                        seconds(s.saving),
-                    ]
-                    for s in report.hot_spots
-                ],
-            )
+            + _html_table(HOT_SPOT_HEADER, hot_spot_rows(report))
             + "</section>"
         )
     if report.recommendations:

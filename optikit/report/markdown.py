@@ -65,6 +65,37 @@ GATE_HEADER = ["test", "baseline s", "judged s", "change", "threshold", "raw s",
 SUITE_HEADER = ["group", "baseline s", "judged s", "change", "threshold", "raw s", "verdict"]
 
 
+SLOWEST_HEADER = ["test", "total s", "setup s", "call s", "teardown s"]
+HOT_SPOT_HEADER = ["fixture", "scope", "setups", "total s", "wider scope", "saves up to s"]
+
+
+def slowest_rows(report: Report) -> list[list[str]]:
+    return [
+        [
+            f"`{t['nodeid']}`",
+            seconds(t["duration"]),
+            seconds(t["setup"]),
+            seconds(t["call"]),
+            seconds(t["teardown"]),
+        ]
+        for t in report.slowest
+    ]
+
+
+def hot_spot_rows(report: Report) -> list[list[str]]:
+    return [
+        [
+            f"`{s.name}` ({s.baseid or '.'})",
+            s.scope,
+            str(s.setups),
+            seconds(s.total),
+            s.wider_scope,
+            seconds(s.saving),
+        ]
+        for s in report.hot_spots
+    ]
+
+
 def to_markdown(report: Report) -> str:
     run, summary = report.run, report.run["summary"]
     git = run.get("git") or {}
@@ -94,19 +125,7 @@ def to_markdown(report: Report) -> str:
         loads = ", ".join(f"{w} {v['busy']:.1f} s busy" for w, v in sorted(workers.items()))
         lines.append(f"- workers: {loads}")
     lines += ["", "## Slowest tests", ""]
-    lines += _table(
-        ["test", "total s", "setup s", "call s", "teardown s"],
-        [
-            [
-                f"`{t['nodeid']}`",
-                seconds(t["duration"]),
-                seconds(t["setup"]),
-                seconds(t["call"]),
-                seconds(t["teardown"]),
-            ]
-            for t in report.slowest
-        ],
-    )
+    lines += _table(SLOWEST_HEADER, slowest_rows(report))
     lines += [f"## Slow tests without the `slow` mark (over {report.slow_threshold:g} s)", ""]
     if report.unmarked_slow:
         lines += _table(
@@ -129,20 +148,7 @@ def to_markdown(report: Report) -> str:
             lines += ["None.", ""]
     lines += ["## Fixture hot spots", ""]
     if report.hot_spots:
-        lines += _table(
-            ["fixture", "scope", "setups", "total s", "wider scope", "saves up to s"],
-            [
-                [
-                    f"`{s.name}` ({s.baseid or '.'})",
-                    s.scope,
-                    str(s.setups),
-                    seconds(s.total),
-                    s.wider_scope,
-                    seconds(s.saving),
-                ]
-                for s in report.hot_spots
-            ],
-        )
+        lines += _table(HOT_SPOT_HEADER, hot_spot_rows(report))
     else:
         lines += ["No fixture is set up more than once.", ""]
     if report.gate is not None:
