@@ -30,6 +30,7 @@ from optikit.timing.run_record import (
     validate,
 )
 
+DEFAULTS = PerformanceConfig()  # the thresholds a baseline without its own falls back to
 NOISE_WINDOW = 20  # runs of history used for noise when the baseline is the latest run
 
 
@@ -207,8 +208,9 @@ def write_baseline(path: Path, baseline: Baseline) -> None:
 
 def baseline_text(baseline: Baseline) -> str:
     tests, metrics = baseline["tests"], baseline["suite_metrics"]
-    test_threshold = _usual([t["threshold"] for t in tests.values()])
-    suite_threshold = _usual([m["threshold"] for m in metrics.values()])
+    default = DEFAULTS.individual_test_threshold
+    test_threshold = _usual([t["threshold"] for t in tests.values()], default)
+    suite_threshold = _usual([m["threshold"] for m in metrics.values()], DEFAULTS.suite_threshold)
     markers: dict[str, list[str]] = defaultdict(list)
     modules: dict[str, str] = {}
     for group, members in baseline["groups"].items():
@@ -253,8 +255,8 @@ def _block(name: str, entries: dict[str, Any], last: bool = True) -> list[str]:
     return [f" {json.dumps(name)}: {{", ",\n".join(rows), " }" + ("" if last else ",")]
 
 
-def _usual(values: list[float]) -> float:
-    return Counter(values).most_common(1)[0][0] if values else 20.0
+def _usual(values: list[float], default: float) -> float:
+    return Counter(values).most_common(1)[0][0] if values else default
 
 
 def _file_of(nodeid: str) -> str:
@@ -265,8 +267,8 @@ def read_baseline(path: Path) -> Baseline:
     """The file, validated, with every default filled in and the groups rebuilt."""
     fix = "Run 'make performance-baseline' (or 'optikit baseline')."
     stored = validate(StoredBaseline, read_json(path, "Baseline", fix), path, "Baseline", fix)
-    test_threshold = stored.pop("test_threshold", 20.0)
-    suite_threshold = stored.pop("suite_threshold", 15.0)
+    test_threshold = stored.pop("test_threshold", DEFAULTS.individual_test_threshold)
+    suite_threshold = stored.pop("suite_threshold", DEFAULTS.suite_threshold)
     groups: dict[str, list[str]] = defaultdict(list)
     tests: dict[str, TestBaseline] = {}
     for nodeid, entry in stored["tests"].items():

@@ -3,10 +3,10 @@
 A regression gate compares a suite with its own past, so a suite that was always slow never
 fails it. Budgets are absolute: ``[tool.optikit.budgets]`` maps a marker (or ``default``,
 for tests with no budgeted marker) to seconds per test, and ``suite`` to the run's wall
-time. ``optikit regression`` fails on a breach (``--no-budgets`` skips them) and ``optikit
-report`` lists them. Nothing is budgeted until the table exists: ``optikit init --budgets``
-writes the plan's four (unit tests 1 s, integration 5 s, end-to-end 10 s, the suite 5
-minutes).
+time. ``optikit regression`` fails on a breach (``--no-budgets`` lists them without
+failing) and ``optikit report`` lists them. Nothing is budgeted until the table exists:
+``optikit init --budgets`` writes the plan's four (unit tests 1 s, integration 5 s,
+end-to-end 10 s, the suite 5 minutes).
 """
 
 from __future__ import annotations
