@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
-from annotated_types import Ge, Gt, Le
+from annotated_types import Ge, Gt, Le, Len
 from typing_extensions import NotRequired, TypedDict  # pydantic needs its TypedDict before 3.12
 
 from fixtures_lib.atomic import write_text_atomic
@@ -148,7 +148,7 @@ def build_baseline(
             group: _group_baseline(tests, nodeids, past, settings)
             for group, nodeids in sorted(members.items())
         },
-        groups=dict(sorted(members.items())),
+        groups={group: sorted(nodeids) for group, nodeids in sorted(members.items())},
     )
 
 
@@ -185,10 +185,7 @@ class _StoredGroup(TypedDict):
     noise: NotRequired[Seconds]
 
 
-class StoredBaseline(TypedDict):
-    """The file: one test per line, each carrying only what differs from the defaults, so
-    a committed baseline's diff reads as the tests that changed."""
-
+class _StoredHead(TypedDict):
     schema_version: Literal[1]
     baseline_date: str
     commit: str | None
@@ -197,8 +194,26 @@ class StoredBaseline(TypedDict):
     runs: Annotated[int, Gt(0)]
     test_threshold: NotRequired[Percent]
     suite_threshold: NotRequired[Percent]
-    tests: dict[str, _StoredTest]
     suite_metrics: dict[str, _StoredGroup]
+
+
+class StoredBaseline(_StoredHead):
+    """The file. Tests sit under their file, one per line as ``"name": [duration, noise]``
+    (``[duration]`` when the noise is 0); what few tests differ in (a threshold, markers, a
+    module that is not their file) is listed apart, so a committed baseline's diff reads as
+    the tests that changed, at 55-100 bytes a test.
+    """
+
+    tests: dict[str, dict[str, Annotated[list[Seconds], Len(1, 2)]]]  # file -> name -> row
+    thresholds: NotRequired[dict[str, Percent]]  # node id -> its own threshold
+    markers: NotRequired[dict[str, list[str]]]  # marker -> node ids
+    modules: NotRequired[dict[str, str]]  # node id -> module, where not the node id's file
+
+
+class _LegacyBaseline(_StoredHead):
+    """Baselines written before 2026-12-02: one ``{"duration": ...}`` object per node id."""
+
+    tests: dict[str, _StoredTest]
     groups: NotRequired[dict[str, list[str]]]
 
 
@@ -211,31 +226,21 @@ def baseline_text(baseline: Baseline) -> str:
     default = DEFAULTS.individual_test_threshold
     test_threshold = _usual([t["threshold"] for t in tests.values()], default)
     suite_threshold = _usual([m["threshold"] for m in metrics.values()], DEFAULTS.suite_threshold)
-    markers: dict[str, list[str]] = defaultdict(list)
+    markers: dict[str, list[str]] = {}
     modules: dict[str, str] = {}
     for group, members in baseline["groups"].items():
         kind, _, name = group.partition(":")
-        for nodeid in members:
-            if kind == "marker":
-                markers[nodeid].append(name)
-            elif kind == "module":
-                modules[nodeid] = name
-    stored_tests = {}
+        if kind == "marker":
+            markers[name] = sorted(members)
+        elif kind == "module":
+            modules |= {n: name for n in members if _split(n)[0] != name}
+    files: dict[str, dict[str, list[float]]] = defaultdict(dict)
     for nodeid, entry in sorted(tests.items()):
-        stored: dict[str, object] = {"duration": entry["duration"]}
-        if entry["noise"]:
-            stored["noise"] = entry["noise"]
-        if entry["threshold"] != test_threshold:
-            stored["threshold"] = entry["threshold"]
-        if markers.get(nodeid):
-            stored["markers"] = sorted(markers[nodeid])
-        if modules.get(nodeid, _file_of(nodeid)) != _file_of(nodeid):
-            stored["module"] = modules[nodeid]
-        stored_tests[nodeid] = stored
-    stored_groups = {
-        group: {k: v for k, v in metric.items() if k != "threshold" or v != suite_threshold}
-        for group, metric in sorted(metrics.items())
-    }
+        file, name = _split(nodeid)
+        files[file][name] = (
+            [entry["duration"], entry["noise"]] if entry["noise"] else [entry["duration"]]
+        )
+    thresholds = {n: t["threshold"] for n, t in tests.items() if t["threshold"] != test_threshold}
     head = {
         key: value
         for key, value in baseline.items()
@@ -243,7 +248,24 @@ def baseline_text(baseline: Baseline) -> str:
     }
     head |= {"test_threshold": test_threshold, "suite_threshold": suite_threshold}
     lines = ["{"] + [f" {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
-    lines += _block("tests", stored_tests, last=False) + _block("suite_metrics", stored_groups)
+    lines.append(' "tests": {')
+    lines.append(
+        ",\n".join(
+            f"  {json.dumps(file)}: {{\n"
+            + ",\n".join(f"   {json.dumps(n)}: {json.dumps(row)}" for n, row in rows.items())
+            + "\n  }"
+            for file, rows in sorted(files.items())
+        )
+    )
+    lines.append(" },")
+    for name, entries in (("thresholds", thresholds), ("markers", markers), ("modules", modules)):
+        if entries:
+            lines += _block(name, dict(sorted(entries.items())), last=False)
+    groups = {
+        group: {k: v for k, v in metric.items() if k != "threshold" or v != suite_threshold}
+        for group, metric in sorted(metrics.items())
+    }
+    lines += _block("suite_metrics", groups)
     return "\n".join([*lines, "}"]) + "\n"
 
 
@@ -259,16 +281,48 @@ def _usual(values: list[float], default: float) -> float:
     return Counter(values).most_common(1)[0][0] if values else default
 
 
-def _file_of(nodeid: str) -> str:
-    return nodeid.split("::", 1)[0]
+def _split(nodeid: str) -> tuple[str, str]:
+    """``file.py::Class::test[p]`` -> (``file.py``, ``Class::test[p]``); a node id with no
+    ``::`` (a doctest file, a non-Python item) is its own file with an empty name."""
+    file, _, name = nodeid.partition("::")
+    return file, name
+
+
+def _join(file: str, name: str) -> str:
+    return f"{file}::{name}" if name else file
 
 
 def read_baseline(path: Path) -> Baseline:
     """The file, validated, with every default filled in and the groups rebuilt."""
     fix = "Run 'make performance-baseline' (or 'optikit baseline')."
-    stored = validate(StoredBaseline, read_json(path, "Baseline", fix), path, "Baseline", fix)
-    test_threshold = stored.pop("test_threshold", DEFAULTS.individual_test_threshold)
-    suite_threshold = stored.pop("suite_threshold", DEFAULTS.suite_threshold)
+    data = read_json(path, "Baseline", fix)
+    tests_data = data.get("tests") if isinstance(data, dict) else None
+    if isinstance(tests_data, dict) and any(
+        isinstance(v, dict) and "duration" in v for v in tests_data.values()
+    ):
+        return _read_legacy(validate(_LegacyBaseline, data, path, "Baseline", fix))
+    stored = validate(StoredBaseline, data, path, "Baseline", fix)
+    test_threshold = stored.get("test_threshold", DEFAULTS.individual_test_threshold)
+    thresholds, modules = stored.get("thresholds", {}), stored.get("modules", {})
+    groups: dict[str, list[str]] = defaultdict(list)
+    tests: dict[str, TestBaseline] = {}
+    for file, rows in stored["tests"].items():
+        for name, (duration, *noise) in rows.items():
+            nodeid = _join(file, name)
+            tests[nodeid] = TestBaseline(
+                duration=duration,
+                threshold=thresholds.get(nodeid, test_threshold),
+                noise=noise[0] if noise else 0.0,
+            )
+            groups["suite"].append(nodeid)
+            groups[f"module:{modules.get(nodeid, file)}"].append(nodeid)
+    for marker, nodeids in stored.get("markers", {}).items():
+        groups[f"marker:{marker}"] = [n for n in nodeids if n in tests]
+    return _assemble(stored, tests, groups)
+
+
+def _read_legacy(stored: _LegacyBaseline) -> Baseline:
+    test_threshold = stored.get("test_threshold", DEFAULTS.individual_test_threshold)
     groups: dict[str, list[str]] = defaultdict(list)
     tests: dict[str, TestBaseline] = {}
     for nodeid, entry in stored["tests"].items():
@@ -278,9 +332,20 @@ def read_baseline(path: Path) -> Baseline:
             noise=entry.get("noise", 0.0),
         )
         groups["suite"].append(nodeid)
-        groups[f"module:{entry.get('module', _file_of(nodeid))}"].append(nodeid)
+        groups[f"module:{entry.get('module', _split(nodeid)[0])}"].append(nodeid)
         for marker in entry.get("markers", []):
             groups[f"marker:{marker}"].append(nodeid)
+    return _assemble(stored, tests, stored.get("groups") or groups)
+
+
+_BODY = ("tests", "suite_metrics", "groups", "thresholds", "markers", "modules")
+_BODY += ("test_threshold", "suite_threshold")  # filled into each entry
+
+
+def _assemble(
+    stored: _StoredHead, tests: dict[str, TestBaseline], groups: dict[str, list[str]]
+) -> Baseline:
+    suite_threshold = stored.get("suite_threshold", DEFAULTS.suite_threshold)
     metrics: dict[str, SuiteBaseline] = {}
     for group, metric in stored["suite_metrics"].items():
         metrics[group] = SuiteBaseline(
@@ -289,6 +354,13 @@ def read_baseline(path: Path) -> Baseline:
         )
         if "noise" in metric:
             metrics[group]["noise"] = metric["noise"]
-    baseline = cast(Baseline, {**stored, "tests": tests, "suite_metrics": metrics})
-    baseline["groups"] = stored.get("groups") or dict(sorted(groups.items()))
-    return baseline
+    head = {k: v for k, v in stored.items() if k not in _BODY}
+    return cast(
+        Baseline,
+        {
+            **head,
+            "tests": tests,
+            "suite_metrics": metrics,
+            "groups": {g: sorted(m) for g, m in sorted(groups.items())},
+        },
+    )

@@ -75,24 +75,29 @@ def test_round_trip(tmp_path: Path) -> None:
 
 
 def test_the_file_has_one_line_per_test_with_only_what_differs(tmp_path: Path) -> None:
-    """Thresholds once at the top, noise only when not 0, markers only when there are some;
-    groups are rebuilt on reading; a baseline in the old layout still reads the same."""
-    latest = record({"t.py::a": 1.0, "t.py::b": 2.0, "u.py::c": 0.5})
+    """Tests under their file as ``name: [duration, noise]``; thresholds once at the top and
+    markers, own thresholds and odd modules listed apart; groups rebuilt on reading; a
+    baseline in the old layout still reads the same."""
+    latest = record({"t.py::a": 1.0, "t.py::C::b[x]": 2.0, "u.py::c": 0.5, "README.rst": 0.25})
     latest["tests"][1]["markers"] = ["slow"]
+    latest["tests"][2]["module"] = "u/other.py"
     built = build_baseline(latest, SETTINGS, None)
     built["tests"]["t.py::a"]["noise"] = 0.1
+    built["tests"]["u.py::c"]["threshold"] = 50.0
     path = tmp_path / "baseline.json"
     write_baseline(path, built)
-    lines = path.read_text().splitlines()
-    assert '  "t.py::a": {"duration": 1.0, "noise": 0.1},' in lines
-    assert '  "t.py::b": {"duration": 2.0, "markers": ["slow"]},' in lines
-    assert '  "u.py::c": {"duration": 0.5}' in lines
+    text = path.read_text()
+    lines = text.splitlines()
+    assert '  "t.py": {' in lines
+    assert '   "C::b[x]": [2.0],' in lines
+    assert '   "a": [1.0, 0.1]' in lines
+    assert '   "": [0.25]' in lines  # README.rst: a node id without "::"
     assert ' "test_threshold": 20.0,' in lines
-    assert not any('"threshold"' in line for line in lines)
-    assert read_baseline(path) == {**built, "groups": read_baseline(path)["groups"]}
-    assert {g: sorted(m) for g, m in read_baseline(path)["groups"].items()} == {
-        g: sorted(m) for g, m in built["groups"].items()
-    }
+    assert '  "u.py::c": 50.0' in lines  # under "thresholds"
+    assert '  "slow": ["t.py::C::b[x]"]' in lines
+    assert '  "u.py::c": "u/other.py"' in lines
+    assert text.count('"threshold"') == 0
+    assert read_baseline(path) == built
     old_layout = tmp_path / "old.json"
     old_layout.write_text(json.dumps(built, indent=1))
     assert read_baseline(old_layout) == built
