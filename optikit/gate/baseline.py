@@ -338,8 +338,9 @@ def _read_legacy(stored: _LegacyBaseline) -> Baseline:
     return _assemble(stored, tests, stored.get("groups") or groups)
 
 
-_BODY = ("tests", "suite_metrics", "groups", "thresholds", "markers", "modules")
-_BODY += ("test_threshold", "suite_threshold")  # filled into each entry
+# Not copied to the in-memory baseline as they are: rebuilt, or filled into each entry.
+_BODY = {"tests", "suite_metrics", "groups", "thresholds", "markers", "modules"}
+_BODY |= {"test_threshold", "suite_threshold"}
 
 
 def _assemble(
