@@ -19,7 +19,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 
 from codemods.base import OptikitCodemod, fixture_scope, insert_at_top
-from codemods.fixture_index import SCOPES, FixtureIndex, Function, visible
+from codemods.fixture_index import SCOPES, FixtureIndex, Function, inside, visible
 
 BUILTIN_SCOPES = {
     "tmp_path_factory": "session",
@@ -47,6 +47,7 @@ class Promotion:
     scope: str
     swaps: tuple[tuple[str, str], ...]  # (per-test fixture, its factory)
     region: Path
+    def_name: str = ""  # the function to rewrite (``name=`` may give the fixture another)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,10 @@ def decide(
         return refuse("its scope is computed at run time")
     if _rank(fixture.scope) >= _rank(target):
         return refuse(f"already {fixture.scope}-scoped")
+    if problem := _own_problem(fixture):
+        return refuse(problem)
+    if problem := _reach_problem(index, fixture, root):
+        return refuse(problem)
     swaps: list[tuple[str, str]] = []
     for name in fixture.params:
         if name == "request":
@@ -102,10 +107,72 @@ def decide(
     for receiver in index.receivers(fixture.name, fixture.region):
         if receiver is fixture:
             continue
+        where = f"{receiver.name} ({receiver.where(root)})"
         change = dict(receiver.changes).get(fixture.name)
         if change is not None:
-            return refuse(f"{receiver.name} ({receiver.where(root)}) changes its value: {change}")
-    return Promotion(fixture.name, fixture.path, fixture.line, target, tuple(swaps), fixture.region)
+            return refuse(f"{where} {change}")
+        if swaps and set(receiver.params) & {per_test for per_test, _ in swaps}:
+            return refuse(f"{where} also takes {swaps[0][0]} and may expect the same directory")
+        if fixture.parametrized and _other_params(index, receiver, fixture):
+            return refuse(
+                f"a parametrized fixture, and {where} has other parameters: at a wider scope "
+                "pytest reorders them in the node ids (renaming tests breaks history, "
+                "baselines and --deselect lists)"
+            )
+    return Promotion(
+        fixture.name,
+        fixture.path,
+        fixture.line,
+        target,
+        tuple(swaps),
+        fixture.region,
+        fixture.def_name or fixture.name,
+    )
+
+
+def _own_problem(fixture: Function) -> str | None:
+    """What the fixture itself does that only makes sense once per test."""
+    if fixture.autouse:
+        return "autouse: it runs around every test on purpose (a per-test setup or cleanup)"
+    if fixture.is_async:
+        return "async: its event loop is the test's (pytest-asyncio)"
+    if fixture.effect:
+        return fixture.effect
+    if fixture.iterator:
+        return (
+            f"hands out an iterator ({fixture.iterator}): the first test to advance it "
+            "changes it for the rest"
+        )
+    return fixture.params_problem
+
+
+def _reach_problem(index: FixtureIndex, fixture: Function, root: Path) -> str | None:
+    """Tests that reach the fixture through ``request.getfixturevalue`` cannot be checked."""
+    for where in index.requested.get(fixture.name, []):
+        shown = where.removeprefix(f"{root}/")
+        return f"reached through request.getfixturevalue at {shown}, whose use is not checked"
+    for path in index.computed_requests:
+        if visible_path(path, fixture.region):
+            caller = path.relative_to(root) if path.is_relative_to(root) else path
+            return f"{caller} calls request.getfixturevalue(<computed>), which may reach it"
+    return None
+
+
+def visible_path(path: Path, region: Path) -> bool:
+    """A test module at ``path`` may see a fixture defined for ``region``."""
+    return inside(path, region) or inside(region, path.parent)
+
+
+def _other_params(index: FixtureIndex, receiver: Function, fixture: Function) -> bool:
+    if receiver.parametrized and not receiver.fixture:
+        return True
+    return any(
+        d.parametrized
+        for name in receiver.params
+        if name != fixture.name
+        for d in index.definitions(name)
+        if visible(d, receiver.region)
+    )
 
 
 def _dependency_problem(
@@ -169,7 +236,7 @@ class RescopeFixtures(OptikitCodemod):
 
     def __init__(self, context: CodemodContext, promotions: tuple[Promotion, ...]) -> None:
         super().__init__(context)
-        self.promotions = {p.name: p for p in promotions}
+        self.promotions = {p.def_name or p.name: p for p in promotions}
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         """Only the module's own statements matter (fixtures in classes are refused), so
@@ -216,7 +283,19 @@ def _with_scope(decorator: cst.Decorator, scope: str) -> cst.Decorator:
     else:
         no_space = cst.SimpleWhitespace("")
         equal = cst.AssignEqual(whitespace_before=no_space, whitespace_after=no_space)
-        args.append(cst.Arg(value, keyword=cst.Name("scope"), equal=equal))
+        added = cst.Arg(value, keyword=cst.Name("scope"), equal=equal)
+        if args and isinstance(args[-1].comma, cst.Comma):
+            # One argument per line with a trailing comma: the new one goes on its own line,
+            # indented like the others, and keeps the trailing comma.
+            between = args[-2].comma if len(args) > 1 else None
+            indent = (
+                between.whitespace_after
+                if isinstance(between, cst.Comma)
+                else expression.whitespace_before_args
+            )
+            added = added.with_changes(comma=args[-1].comma)
+            args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=indent))
+        args.append(added)
     return decorator.with_changes(decorator=expression.with_changes(args=args))
 
 

@@ -9,10 +9,7 @@ summary. Exit 0: nothing to change (or written with --apply); 1: a dry run found
 from __future__ import annotations
 
 import os
-import random
 import statistics
-import subprocess
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -364,8 +361,8 @@ def rescope(
         bool,
         typer.Option(
             "--verify",
-            help="With --apply: run the affected tests (random order, then -n 2) and revert "
-            "promotions whose tests fail.",
+            help="With --apply: run the affected tests (own order, 3 random orders, -n 2 "
+            "twice) and revert promotions whose tests fail that passed before.",
         ),
     ] = False,
     data: DataOption = None,
@@ -403,9 +400,10 @@ def rescope(
         for path, why in index.unparsable
     ]
     outcome = Outcome(_run(sorted(plans), PerFile(RescopeFixtures, plans), jobs), left, unreadable)
+    before = _failing_before(promotions, config) if verify and promotions else set()
     code = _render(outcome, config.root, apply)
     if verify and promotions and code == 0:
-        _verify(promotions, outcome.results, config)
+        _verify(promotions, outcome.results, config, before)
     _finish(code)
 
 
@@ -453,15 +451,49 @@ def _rescope_candidates(
     return chosen, left
 
 
-def _verify(promotions: list[Promotion], results: list[FileResult], config: OptikitConfig) -> None:
-    """Keep the promotions whose tests pass in random order and under two workers."""
+def _targets(promotions: Iterable[Promotion]) -> list[str]:
+    return sorted({str(p.region) for p in promotions})
+
+
+def _failing_before(promotions: list[Promotion], config: OptikitConfig) -> set[str]:
+    """What already fails in the suite's own order before any change: never blamed."""
+    from codemods.verify import failing, orders
+
+    console.print("verify: running the affected tests before the change (own order)")
+    before = failing(_targets(promotions), config.root, orders()[0][1])
+    if before:
+        console.print(
+            f"[yellow]{len(before)} test(s) already fail before any change[/] "
+            "(not counted against the promotions):"
+        )
+        for nodeid in sorted(before):
+            console.print(f"  {escape(nodeid)}", soft_wrap=True)
+    return before
+
+
+def _verify(
+    promotions: list[Promotion],
+    results: list[FileResult],
+    config: OptikitConfig,
+    before: set[str],
+) -> None:
+    """Keep the promotions whose tests pass (as before the change) in the suite's own order,
+    three random orders and twice under two workers; try each alone when they do not."""
     from codemods.rescope import RescopeFixtures
     from codemods.runner import PerFile, apply_changes, run_codemod
+    from codemods.verify import new_failures
 
-    if _tests_pass(sorted({str(p.region) for p in promotions}), config):
+    def progress(what: str) -> None:
+        console.print(f"verify: {what}")
+
+    broken = new_failures(_targets(promotions), config.root, before, progress)
+    if broken is None:
         console.print(f"[green]verified:[/] the tests of {len(promotions)} promotion(s) pass")
         return
-    console.print("[yellow]the promoted fixtures' tests fail; trying each promotion alone[/]")
+    console.print(
+        f"[yellow]the promoted fixtures' tests fail ({broken[0]}: {len(broken[1])} new "
+        "failures); trying each promotion alone[/]"
+    )
     for result in results:
         write_bytes_atomic(result.path, result.old)
     for promotion in promotions:
@@ -469,20 +501,14 @@ def _verify(promotions: list[Promotion], results: list[FileResult], config: Opti
             [promotion.path], PerFile(RescopeFixtures, {promotion.path: (promotion,)}), jobs=1
         )
         apply_changes([result])
-        if _tests_pass([str(promotion.region)], config):
+        broken = new_failures(_targets([promotion]), config.root, before, progress)
+        if broken is None:
             console.print(f"[green]kept[/] {promotion.name} at {promotion.scope} scope")
-        else:
-            write_bytes_atomic(promotion.path, result.old)
-            console.print(
-                f"[red]reverted[/] {promotion.name}: its tests fail at {promotion.scope} scope"
-            )
-
-
-def _tests_pass(targets: list[str], config: OptikitConfig) -> bool:
-    base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *targets]
-    shuffle = f"--audit-shuffle={random.randrange(2**31)}"  # optikit's own random order
-    for extra in (["-p", "no:randomly", shuffle, "-p", "no:xdist"], ["-n", "2"]):
-        done = subprocess.run([*base, *extra], cwd=config.root, capture_output=True, check=False)
-        if done.returncode not in (0, 5):
-            return False
-    return True
+            continue
+        write_bytes_atomic(promotion.path, result.old)
+        where, tests = broken
+        console.print(
+            f"[red]reverted[/] {promotion.name}: at {promotion.scope} scope, in {where}, "
+            f"{len(tests)} test(s) fail that passed before, e.g.:"
+        )
+        console.print(f"  {escape(sorted(tests)[0])}", soft_wrap=True)

@@ -174,6 +174,7 @@ def test_all_codemods_on_a_copy_of_the_example_suite(
     conftest = (example_copy / "tests/conftest.py").read_text()
     assert '@cached_fixture(inputs=["clinic/data.py"], scope="module")' in conftest
     assert "tmp_path_factory" in conftest
+    # its /tmp path is written by write_cohort_workbook and read back by read_summary
     assert "tmp_path" in (example_copy / "tests/test_excel_export.py").read_text()
     assert "@pytest.mark.slow" in (example_copy / "tests/test_statistics.py").read_text()
     after = run_example_suite("-q", "--no-fixture-cache", cwd=example_copy)
@@ -181,10 +182,12 @@ def test_all_codemods_on_a_copy_of_the_example_suite(
 
 
 def test_verify_reverts_a_promotion_whose_tests_fail(tmp_path: Path) -> None:
-    """The change goes through a helper, which static analysis cannot follow; the run can."""
+    """The change goes through getattr, which static analysis does not follow; a run does.
+    A test that failed before any change is reported, not blamed."""
     conftest = "import pytest\n\n\n@pytest.fixture\ndef seen():\n    return []\n"
     tests = (
-        "def remember(items, item):\n    items.append(item)\n\n\n"
+        "def remember(items, item):\n    getattr(items, 'append')(item)\n\n\n"
+        "def test_already_broken(seen):\n    assert seen is None\n\n\n"
         "def test_one(seen):\n    remember(seen, 1)\n    assert seen == [1]\n\n\n"
         "def test_two(seen):\n    remember(seen, 2)\n    assert seen == [2]\n"
     )
@@ -193,7 +196,9 @@ def test_verify_reverts_a_promotion_whose_tests_fail(tmp_path: Path) -> None:
         "rescope", "--fixture", "seen", "--project", str(root), "--apply", "--verify"
     )
     assert code == 0, err
-    assert "reverted seen" in out
+    assert "1 test(s) already fail before any change" in out
+    assert "tests/test_seen.py::test_already_broken" in out
+    assert "reverted seen: at module scope, in own order, 1 test(s) fail that passed" in out
     assert (root / "tests/conftest.py").read_text() == conftest
 
 

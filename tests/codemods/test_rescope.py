@@ -97,6 +97,181 @@ def test_refuses_fixtures_that_need_something_per_test(
     assert reason in refusal.reason
 
 
+@pytest.mark.parametrize(
+    ("test_module", "reason"),
+    [
+        (
+            "def add_item(items):\n    items.append(1)\n\n"
+            "def test_a(table):\n    add_item(table)\n",
+            "test_a (test_a.py:4) passes it to add_item() (line 1), which changes its value: "
+            "items.append(1)",
+        ),
+        (
+            "def test_a(table):\n    table.execute('INSERT INTO t VALUES (1)')\n",
+            "calls table.execute('INSERT INTO t VALUES (1)'), which may change it",
+        ),
+        (
+            "import numpy as np\n\ndef test_a(table):\n    np.add(1, 2, out=table)\n",
+            "passes it as out= to np.add(1, 2, out=table), which writes into it",
+        ),
+        ("def test_a(table):\n    table.fill(0)\n", "changes its value: table.fill(0)"),
+        ("def test_a(table):\n    next(table)\n", "passes it to next(), which may change it"),
+        (
+            "from helpers import load\n\ndef test_a(table):\n    load(table)\n",
+            "passes it to load(), which may change it",
+        ),
+        (
+            "def test_a(table):\n    with table:\n        pass\n",
+            "uses it as a context manager: table",
+        ),
+    ],
+    ids=["helper", "execute", "numpy-out", "numpy-fill", "next", "unseen-helper", "with"],
+)
+def test_refuses_when_a_test_hands_the_value_to_code_that_may_change_it(
+    tmp_path: Path, test_module: str, reason: str
+) -> None:
+    _, [refusal] = decide(tmp_path, {"conftest.py": CONFTEST, "test_a.py": test_module}, "table")
+    assert reason in refusal.reason
+
+
+def test_a_helper_in_the_project_that_only_reads_is_followed_and_allowed(tmp_path: Path) -> None:
+    files = {
+        "conftest.py": CONFTEST,
+        "pkg/report.py": "def summarise(rows, by):\n    return sorted(rows.get(by, []))\n",
+        "tests/test_a.py": "from pkg.report import summarise\n\n"
+        "def test_a(table):\n    assert summarise(table, 'rows') == []\n",
+    }
+    promotions, refusals = decide(tmp_path, files, "table")
+    assert refusals == []
+    assert [p.name for p in promotions] == ["table"]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "test", "reason"),
+    [
+        (
+            "@pytest.fixture(autouse=True)\ndef heavy():\n    yield\n    close_all()",
+            "",
+            "autouse: it runs around every test on purpose",
+        ),
+        ("@pytest.fixture\nasync def heavy():\n    return 1", "", "async"),
+        (
+            "@pytest.fixture\ndef heavy():\n    os.environ['MODE'] = 'x'\n    yield 1\n"
+            "    del os.environ['MODE']",
+            "",
+            "changes state outside itself for every test: os.environ['MODE'] = 'x'",
+        ),
+        (
+            "@pytest.fixture\ndef heavy():\n    yield 1\n    REGISTRY.clear()",
+            "",
+            "changes state outside itself after each test: REGISTRY.clear()",
+        ),
+        (
+            "@pytest.fixture\ndef heavy():\n    return itertools.count()",
+            "",
+            "hands out an iterator (itertools.count())",
+        ),
+        (
+            "@pytest.fixture(params=[pd.NA, 1])\ndef heavy(request):\n    return request.param",
+            "",
+            "its params ([pd.NA, 1]) are not plain literals",
+        ),
+        (
+            "@pytest.fixture(params=[1, 2])\ndef heavy(request):\n    return request.param",
+            "@pytest.mark.parametrize('n', [1, 2])\n",
+            "a parametrized fixture, and test_a (test_a.py:9) has other parameters",
+        ),
+        (
+            "@pytest.fixture\ndef heavy(tmp_path):\n    return tmp_path",
+            "",
+            "writes into it: open(heavy / 'out.txt', 'w')",
+        ),
+    ],
+    ids=[
+        "autouse",
+        "async",
+        "environment",
+        "restores-registry",
+        "iterator",
+        "incomparable-params",
+        "renames-node-ids",
+        "tmp-dir-written",
+    ],
+)
+def test_refuses_fixtures_that_only_make_sense_per_test(
+    tmp_path: Path, fixture: str, test: str, reason: str
+) -> None:
+    body = "    open(heavy / 'out.txt', 'w')\n" if "tmp_path" in fixture else "    pass\n"
+    module = (
+        f"import itertools, os\nimport pytest\n\n{fixture}\n\n{test}"
+        f"def test_a(heavy{', n' if test else ''}):\n{body}"
+    )
+    _, [refusal] = decide(tmp_path, {"test_a.py": module}, "heavy")
+    assert reason in refusal.reason
+
+
+def test_a_test_that_also_takes_tmp_path_keeps_the_fixture_per_test(tmp_path: Path) -> None:
+    module = (
+        "import pytest\n\n@pytest.fixture\ndef data_dir(tmp_path):\n    return tmp_path\n\n"
+        "def test_a(data_dir, tmp_path):\n    assert data_dir == tmp_path\n"
+    )
+    _, [refusal] = decide(tmp_path, {"test_a.py": module}, "data_dir")
+    assert "also takes tmp_path and may expect the same directory" in refusal.reason
+
+
+def test_fixtures_reached_through_getfixturevalue_are_refused(tmp_path: Path) -> None:
+    tests = "def test_a(request):\n    request.getfixturevalue('table')\n"
+    _, [refusal] = decide(tmp_path, {"conftest.py": CONFTEST, "test_a.py": tests}, "table")
+    assert refusal.reason.startswith("reached through request.getfixturevalue at test_a.py:2")
+    computed = "def test_a(request, name):\n    request.getfixturevalue(name)\n"
+    _, [refusal] = decide(tmp_path, {"conftest.py": CONFTEST, "test_a.py": computed}, "table")
+    assert "test_a.py calls request.getfixturevalue(<computed>)" in refusal.reason
+
+
+def test_names_from_name_and_aliased_imports_resolve(tmp_path: Path) -> None:
+    """``name=`` is what tests request (and change); ``fixture as pfx`` is still a fixture."""
+    conftest = (
+        "from pytest import fixture as pfx\n\n@pfx(name='data')\ndef make_data():\n    return {}\n"
+    )
+    changed = "def test_a(data):\n    data['x'] = 1\n"
+    _, [refusal] = decide(tmp_path, {"conftest.py": conftest, "test_a.py": changed}, "data")
+    assert "changes its value: data['x'] = 1" in refusal.reason
+    read = "def test_a(data):\n    assert data == {}\n"
+    [promotion], _ = decide(tmp_path, {"conftest.py": conftest, "test_a.py": read}, "data")
+    result = rewrite(
+        partial(RescopeFixtures, promotions=(promotion,)), conftest, tmp_path, "conftest.py"
+    )
+    assert "@pfx(name='data', scope=\"module\")\ndef make_data():" in text(result)
+
+
+def test_a_multi_line_decorator_keeps_its_layout(tmp_path: Path) -> None:
+    source = """\
+    import pytest
+
+
+    @pytest.fixture(
+        autouse=False,
+        name="plain",
+    )
+    def plain():
+        return 1
+
+
+    @pytest.fixture(
+        name="other",
+    )
+    def other():
+        return 2
+    """
+    promotions, _ = decide(tmp_path, {"conftest.py": source}, "plain", "other")
+    result = rewrite(
+        partial(RescopeFixtures, promotions=tuple(promotions)), source, tmp_path, "conftest.py"
+    )
+    assert text(result) == textwrap.dedent(source).replace(
+        '    name="plain",\n', '    name="plain",\n    scope="module",\n'
+    ).replace('    name="other",\n', '    name="other",\n    scope="module",\n')
+
+
 def test_a_conftest_override_below_counts(tmp_path: Path) -> None:
     files = {
         "conftest.py": "import pytest\n\n"
