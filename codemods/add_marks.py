@@ -8,6 +8,7 @@ where only some cases are named, those cases alone are wrapped in
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ class MarkPlan:
     mark: str
     add: dict[TestKey, frozenset[str] | None] = field(default_factory=dict)
     remove: frozenset[TestKey] = frozenset()
+    # every case id each test had in the run (to tell "only with some fixture params")
+    cases: dict[TestKey, frozenset[str]] = field(default_factory=dict)
 
 
 def describe(key: TestKey) -> str:
@@ -44,6 +47,7 @@ class MarkTests(OptikitCodemod):
 
     def visit_Module(self, node: cst.Module) -> None:
         self.module_marked = self._pytestmark_has_mark(node.body)
+        self.hierarchy = _Hierarchy(node)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         marked = any(self.is_mark(d.decorator, self.plan.mark) for d in node.decorators)
@@ -66,8 +70,14 @@ class MarkTests(OptikitCodemod):
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.FunctionDef:
         key: TestKey = (tuple(name for name, _ in self.classes), original_node.name.value)
+        if not self.hierarchy.is_last(key, original_node):
+            return updated_node  # redefined further down: pytest only collects the last one
         if key in self.plan.add:
             self.found.add(key)
+            problem = self._inherited_by_others(key)
+            if problem:
+                self.note(original_node, problem)
+                return updated_node
             return self._add(original_node, updated_node, key, self.plan.add[key])
         if key in self.plan.remove:
             return self._remove(original_node, updated_node, key)
@@ -75,11 +85,36 @@ class MarkTests(OptikitCodemod):
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         for key in sorted(self.plan.add.keys() - self.found):
+            base = self.hierarchy.defining_class(key)
+            if base is not None and (base, key[1]) in self.plan.add:
+                continue  # marked where it is defined, with every class that inherits it
+            if base is not None:
+                self.note(
+                    None,
+                    f"{describe(key)} is inherited from {describe((base, key[1]))}, which is "
+                    f"not {self.plan.mark} in every class: not marked (override it in "
+                    f"{key[0][-1]} to mark it there)",
+                )
+                continue
             self.note(
                 None,
                 f"{describe(key)} not found in this file (renamed since the run, or generated?)",
             )
         return updated_node
+
+    def _inherited_by_others(self, key: TestKey) -> str | None:
+        """A mark on a method marks it in every subclass that inherits it: refused when
+        one of those is not to be marked too."""
+        classes, name = key
+        if not classes:
+            return None
+        for subclass in self.hierarchy.inheriting(classes, name):
+            if ((subclass,), name) not in self.plan.add:
+                return (
+                    f"{describe(key)} is {self.plan.mark}, but {describe(((subclass,), name))} "
+                    "inherits it and is not: not marked (a mark here would mark both)"
+                )
+        return None
 
     def _pytestmark_has_mark(self, body: object) -> bool:
         for statement in body if isinstance(body, list | tuple) else ():
@@ -164,16 +199,17 @@ class MarkTests(OptikitCodemod):
                 "but its parameter list is not a literal: not marked",
             )
             return updated
-        missing = wanted - {c.id for c in found.cases}
-        if missing:
+        chosen, left = _cases_to_mark(found.cases, wanted, self.plan.cases.get(key, wanted))
+        if left:
             self.note(
                 original,
-                f"cases {', '.join(sorted(missing))} of {describe(key)} "
-                "are not in its parameter list: not marked",
+                f"cases {', '.join(sorted(left))} of {describe(key)} are {mark} only with some "
+                "of their other parameters (fixture params, other ids), or are not in its "
+                "parameter list: not marked",
             )
         replaced: dict[int, cst.Element] = {}
         for case in found.cases:
-            if case.id in wanted:
+            if case.id in chosen:
                 new = self._marked_element(case)
                 if new is not None:
                     replaced[id(case.element)] = new
@@ -238,6 +274,33 @@ class MarkTests(OptikitCodemod):
         return updated.with_changes(decorators=keep)
 
 
+def _cases_to_mark(
+    cases: list[Case], wanted: frozenset[str], seen: frozenset[str]
+) -> tuple[set[str], set[str]]:
+    """The parametrize cases to mark, and the wanted run ids left unmarked.
+
+    A run id is the case's id, or (with a parametrized fixture or more parametrization) the
+    case's id joined by ``-`` with the others'. A case is marked when every run id it is
+    part of is wanted: marking it marks all of them."""
+    chosen: set[str] = set()
+    covered: set[str] = set()
+    for case in cases:
+        runs = {run for run in seen | wanted if _part_of(case.id, run)}
+        if runs and runs <= wanted:
+            chosen.add(case.id)
+            covered |= runs
+    return chosen, set(wanted - covered)
+
+
+def _part_of(case: str, run: str) -> bool:
+    return (
+        run == case
+        or run.startswith(f"{case}-")
+        or run.endswith(f"-{case}")
+        or (f"-{case}-" in run)
+    )
+
+
 def _keyword_arg(name: str, value: cst.BaseExpression) -> cst.Arg:
     no_space = cst.SimpleWhitespace("")
     return cst.Arg(
@@ -245,6 +308,62 @@ def _keyword_arg(name: str, value: cst.BaseExpression) -> cst.Arg:
         keyword=cst.Name(name),
         equal=cst.AssignEqual(whitespace_before=no_space, whitespace_after=no_space),
     )
+
+
+class _Hierarchy:
+    """The module's classes: which one defines a method a node id names, which inherit it,
+    and which definition of a redefined test pytest collects (the last)."""
+
+    def __init__(self, module: cst.Module) -> None:
+        self.bases: dict[str, list[str]] = {}
+        self.methods: dict[str, set[str]] = {}
+        self.last: dict[TestKey, cst.FunctionDef] = {}
+        self._walk(module.body, ())
+
+    def _walk(self, body: Sequence[cst.CSTNode], classes: tuple[str, ...]) -> None:
+        for statement in body:
+            if isinstance(statement, cst.FunctionDef):
+                self.last[(classes, statement.name.value)] = statement
+            elif isinstance(statement, cst.ClassDef):
+                name = statement.name.value
+                inner = statement.body.body if isinstance(statement.body, cst.IndentedBlock) else ()
+                if not classes:
+                    self.bases[name] = [
+                        b.value.value for b in statement.bases if isinstance(b.value, cst.Name)
+                    ]
+                    self.methods[name] = {
+                        s.name.value for s in inner if isinstance(s, cst.FunctionDef)
+                    }
+                self._walk(inner, (*classes, name))
+
+    def is_last(self, key: TestKey, node: cst.FunctionDef) -> bool:
+        return self.last.get(key, node) is node
+
+    def defining_class(self, key: TestKey) -> tuple[str, ...] | None:
+        """For ``Sub::test_m`` where ``test_m`` comes from a base in this module: the base."""
+        classes, name = key
+        if len(classes) != 1 or name in self.methods.get(classes[0], {name}):
+            return None
+        seen, todo = set(), list(self.bases.get(classes[0], []))
+        while todo:
+            base = todo.pop(0)
+            if base in seen or base not in self.methods:
+                continue
+            seen.add(base)
+            if name in self.methods[base]:
+                return (base,)
+            todo += self.bases.get(base, [])
+        return None
+
+    def inheriting(self, classes: tuple[str, ...], name: str) -> list[str]:
+        """Top-level classes that get ``name`` from ``classes[0]`` (not overriding it)."""
+        if len(classes) != 1:
+            return []
+        return [
+            sub
+            for sub in self.bases
+            if sub != classes[0] and self.defining_class(((sub,), name)) == classes
+        ]
 
 
 @dataclass
@@ -261,6 +380,7 @@ def place(
     mark: str,
     add: dict[tuple[str, TestKey], frozenset[str] | None],
     remove: frozenset[tuple[str, TestKey]] = frozenset(),
+    seen_cases: Mapping[tuple[str, TestKey], frozenset[str]] | None = None,
 ) -> Placement:
     """Group tests by the file that defines them (paths relative to the pytest root)."""
     plans: dict[Path, MarkPlan] = {}
@@ -282,5 +402,6 @@ def place(
                 (f"{path}::{describe(k)}", "its file is not there") for k in sorted(adds)
             )
             continue
-        plans[full] = MarkPlan(mark, adds, frozenset(removes))
+        seen = {key: ids for (p, key), ids in (seen_cases or {}).items() if p == path}
+        plans[full] = MarkPlan(mark, adds, frozenset(removes), seen)
     return Placement(plans, unplaced, refused)

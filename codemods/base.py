@@ -3,15 +3,17 @@ recognising pytest's names however a file imported them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import libcst as cst
 import libcst.matchers as m
+from libcst._nodes.internal import CodegenState
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.helpers import get_full_name_for_node
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import MetadataWrapper
 
 FIXTURE_DECORATORS = frozenset(
     {
@@ -37,7 +39,8 @@ class OptikitCodemod(VisitorBasedCodemodCommand):
     Names are resolved through the file's imports (``import pytest as pt``, ``from pytest
     import mark``) rather than libcst's ``QualifiedNameProvider``: the scope analysis behind
     that provider costs several times a parse on a large file, and pytest's names are only
-    ever reached through imports. Line numbers are computed only when there is a note.
+    ever reached through imports. Line numbers are computed only for the nodes that get a
+    note, all at once when the file is done (``_LineFinder``), not with ``PositionProvider``.
     """
 
     METADATA_DEPENDENCIES = ()
@@ -48,7 +51,8 @@ class OptikitCodemod(VisitorBasedCodemodCommand):
         self.notes: list[Note] = []
         self.imported: dict[str, str] = {}  # local name -> what it was imported as
         self.top_level: dict[str, str] = {}  # the same, for the module's own imports only
-        self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
+        self._lines: dict[cst.CSTNode, int] = {}
+        self._pending: list[tuple[cst.CSTNode, str]] = []  # notes whose line is not known yet
 
     def transform_module(self, tree: cst.Module) -> cst.Module:
         """libcst's own entry point, minus the defensive deep copy of a tree parsed just
@@ -59,6 +63,10 @@ class OptikitCodemod(VisitorBasedCodemodCommand):
         with self.resolve(wrapper):
             self.context = replace(self.context, wrapper=wrapper)
             tree = self.transform_module_impl(wrapper.module)
+        if self._pending:
+            self._find_lines([node for node, _ in self._pending])
+            self.notes += [Note(self._lines.get(node), message) for node, message in self._pending]
+            self._pending = []
         if AddImportsVisitor.CONTEXT_KEY in self.context.scratch:  # as CodemodCommand does
             tree = AddImportsVisitor(self.context).transform_module(tree)
         return tree
@@ -70,15 +78,23 @@ class OptikitCodemod(VisitorBasedCodemodCommand):
         self.imported.update(_from_import(node))
 
     def line_of(self, node: cst.CSTNode) -> int | None:
-        """``node`` must be an original node (positions know nothing of updated ones)."""
-        if self.context.wrapper is None:
-            return None
-        if self._positions is None:
-            self._positions = self.context.wrapper.resolve(PositionProvider)
-        return self._positions[node].start.line
+        """``node`` must be an original node (the updated tree has other lines)."""
+        if node not in self._lines:
+            self._find_lines([node, *(n for n, _ in self._pending)])
+        return self._lines.get(node)
 
     def note(self, node: cst.CSTNode | None, message: str) -> None:
-        self.notes.append(Note(self.line_of(node) if node is not None else None, message))
+        """Its line is found with the others' when the file is done: one pass for all."""
+        if node is None:
+            self.notes.append(Note(None, message))
+        elif node in self._lines:
+            self.notes.append(Note(self._lines[node], message))
+        else:
+            self._pending.append((node, message))
+
+    def _find_lines(self, nodes: list[cst.CSTNode]) -> None:
+        if self.context.wrapper is not None:
+            self._lines |= _LineFinder.lines(self.context.wrapper.module, set(nodes))
 
     def qualified_names(self, node: cst.CSTNode) -> set[str]:
         dotted = get_full_name_for_node(node)
@@ -120,6 +136,57 @@ class OptikitCodemod(VisitorBasedCodemodCommand):
                 return local
         AddImportsVisitor.add_needed_import(self.context, "pytest")
         return f"pytest.{attribute}"
+
+
+class _LineFinder(CodegenState):
+    """libcst's code generation, counting lines and noting them for a few nodes only.
+
+    ``PositionProvider`` records a range for every node of the file (several times a parse);
+    this records a start line for the wanted ones, where ``PositionProvider`` would put it
+    (the syntactic start: a function's ``def`` line, not its decorators')."""
+
+    def __init__(self, wanted: set[cst.CSTNode], module: cst.Module) -> None:
+        super().__init__(
+            default_indent=module.default_indent, default_newline=module.default_newline
+        )
+        self.line = 1
+        self.wanted = wanted
+        self.found: dict[cst.CSTNode, int] = {}
+
+    @classmethod
+    def lines(cls, module: cst.Module, wanted: set[cst.CSTNode]) -> dict[cst.CSTNode, int]:
+        state = cls(wanted, module)
+        module._codegen(state)
+        return state.found
+
+    def add_token(self, value: str) -> None:
+        self.tokens.append(value)
+        self.line += value.count("\n")
+
+    def pop_trailing_newline(self) -> None:
+        if self.tokens:
+            self.line -= self.tokens.pop().count("\n")
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        if node in self.wanted:
+            self.found[node] = self.line
+
+    @contextmanager
+    def record_syntactic_position(
+        self,
+        node: cst.CSTNode,
+        *,
+        start_node: cst.CSTNode | None = None,
+        end_node: cst.CSTNode | None = None,
+    ) -> Iterator[None]:
+        wanted = node in self.wanted
+        if wanted:
+            self.found[node] = self.line
+            if start_node is not None:
+                self.wanted.add(start_node)
+        yield
+        if wanted and start_node is not None and start_node in self.found:
+            self.found[node] = self.found[start_node]
 
 
 def insert_at_top(function: cst.FunctionDef, statement: cst.BaseStatement) -> cst.FunctionDef:

@@ -7,7 +7,7 @@ phase would leave its polluter racing with everything else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,23 @@ def serial_nodeids(audit: Mapping[str, Any]) -> set[str]:
     return chosen
 
 
-def plan_mark_serial(nodeids: set[str], *, root: Path) -> Placement:
+def plan_mark_serial(nodeids: set[str], *, root: Path, audited: Iterable[str] = ()) -> Placement:
+    """Like mark-slow, single cases: a parametrized test is marked whole only when every
+    case the audit ran (``audited``) is unsafe."""
+    cases = _cases({*audited, *nodeids})
     add: dict[tuple[str, TestKey], frozenset[str] | None] = {}
+    for function, unsafe in _cases(nodeids).items():
+        whole = None in unsafe or unsafe >= cases[function]
+        add[function] = None if whole else frozenset(c for c in unsafe if c is not None)
+    seen = {f: frozenset(c for c in ids if c is not None) for f, ids in cases.items()}
+    return place(root, "serial", add, seen_cases=seen)
+
+
+def _cases(nodeids: Iterable[str]) -> dict[tuple[str, TestKey], set[str | None]]:
+    """Each test function's case ids (``None`` for an unparametrized test)."""
+    found: dict[tuple[str, TestKey], set[str | None]] = {}
     for nodeid in nodeids:
         test = parse_nodeid(nodeid)
         if test is not None:
-            add[(test.path, test.key)] = None
-    return place(root, "serial", add)
+            found.setdefault((test.path, test.key), set()).add(test.case)
+    return found

@@ -35,4 +35,5 @@ def plan_mark_slow(
             add[function] = None if whole else frozenset(c for c in slow if c is not None)
         elif unmark_below is not None and all(d < unmark_below for d in cases.values()):
             remove.add(function)
-    return place(root, "slow", add, frozenset(remove))
+    seen = {f: frozenset(c for c in cases if c is not None) for f, cases in functions.items()}
+    return place(root, "slow", add, frozenset(remove), seen_cases=seen)

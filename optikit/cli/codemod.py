@@ -295,7 +295,7 @@ def mark_serial(
     data = read_json(audit_path, "Audit report", fix)
     audit = validate(AuditReport, data, audit_path, "Audit report", fix)
     nodeids = serial_nodeids(audit)
-    placement = plan_mark_serial(nodeids, root=config.root)
+    placement = plan_mark_serial(nodeids, root=config.root, audited=audit["tests"])
     _finish(_render_marks(_marks(placement, paths, config, jobs), config.root, apply, "serial"))
 
 

@@ -238,6 +238,7 @@ def test_mark_serial_takes_victims_polluters_and_state_setters(tmp_path: Path) -
                 "order_dependent", setters=["test_x.py::TestSetup::test_setter"]
             ),
             "test_x.py::test_race[1]": finding("parallel_unsafe"),
+            "test_x.py::test_race[2]": finding("stable"),
             "test_x.py::test_flaky": finding("flaky"),
             "test_x.py::test_ok": finding("stable"),
         }
@@ -263,9 +264,11 @@ def test_mark_serial_takes_victims_polluters_and_state_setters(tmp_path: Path) -
     def test_flaky(): pass
     """
     (tmp_path / "test_x.py").write_text(textwrap.dedent(source))
-    plan = plan_mark_serial(chosen, root=tmp_path).plans[tmp_path / "test_x.py"]
+    audited = audit["tests"]
+    plan = plan_mark_serial(chosen, root=tmp_path, audited=audited).plans[tmp_path / "test_x.py"]
     result = rewrite(partial(MarkTests, plan=plan), source, tmp_path)
-    assert text(result).count("@pytest.mark.serial") == 5
+    assert text(result).count("@pytest.mark.serial") == 4
+    assert "[pytest.param(1, marks=pytest.mark.serial), 2]" in text(result)  # one case, as slow
     assert "@pytest.mark.serial\ndef test_flaky" not in text(result)
     assert "#" not in text(result)
 
@@ -279,3 +282,61 @@ def finding(
         "polluters": polluters or [],
         "state_setters": setters or [],
     }
+
+
+INHERITED = """\
+class TestBase:
+    def test_m(self):
+        pass
+
+
+class TestSub(TestBase):
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("slow", "marked", "note"),
+    [
+        (["TestBase::test_m"], False, "TestSub::test_m inherits it and is not: not marked"),
+        (["TestBase::test_m", "TestSub::test_m"], True, ""),
+        (["TestSub::test_m"], False, "TestSub::test_m is inherited from TestBase::test_m"),
+    ],
+    ids=["base-only", "both", "subclass-only"],
+)
+def test_a_mark_on_an_inherited_method_lands_only_where_every_class_is_slow(
+    tmp_path: Path, slow: list[str], marked: bool, note: str
+) -> None:
+    tests = dict.fromkeys(["TestBase::test_m", "TestSub::test_m"], 0.1) | dict.fromkeys(slow, 2.0)
+    result = mark(INHERITED, tmp_path, tests)
+    assert ("@pytest.mark.slow\n    def test_m" in text(result)) is marked
+    assert note in messages(result.notes)
+
+
+def test_a_redefined_test_is_marked_once_where_pytest_collects_it(tmp_path: Path) -> None:
+    source = "def test_a():\n    pass\n\n\ndef test_a():\n    assert True\n"
+    result = mark(source, tmp_path, {"test_a": 2.0})
+    assert result.edits == 1
+    assert text(result).endswith("@pytest.mark.slow\ndef test_a():\n    assert True\n")
+
+
+def test_cases_combined_with_fixture_params_are_matched_as_pytest_builds_their_ids(
+    tmp_path: Path,
+) -> None:
+    """``test_p[1-a]``: the parametrize case ``1`` with a fixture's param ``a``. Case 1 is
+    marked when all its runs are slow; case 2, slow with ``a`` only, is reported."""
+    source = """\
+    import pytest
+
+    @pytest.mark.parametrize("n", [1, 2])
+    def test_p(n, backend):
+        pass
+    """
+    runs = {"test_p[1-a]": 2.0, "test_p[1-b]": 2.0, "test_p[2-a]": 2.0, "test_p[2-b]": 0.1}
+    result = mark(source, tmp_path, runs)
+    assert '@pytest.mark.parametrize("n", [pytest.param(1, marks=pytest.mark.slow), 2])' in (
+        text(result)
+    )
+    assert "cases 2-a of test_p are slow only with some of their other parameters" in messages(
+        result.notes
+    )

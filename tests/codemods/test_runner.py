@@ -52,3 +52,28 @@ def test_a_killed_writes_leftover_is_removed_on_the_next_write(tmp_path: Path) -
     assert not leftover.exists()
     assert other.exists()
     assert result.path.read_bytes() == b"new\n"
+
+
+def test_note_lines_agree_with_libcsts_position_provider() -> None:
+    """Notes get their lines from a cheap pass over libcst's code generation (a private
+    hook, ``CodegenState``): it must put them where ``PositionProvider`` does."""
+    import libcst as cst
+    import libcst.matchers as m
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from codemods.base import _LineFinder
+
+    source = (
+        '"""Doc."""\n\nimport pytest\n\n\n# a comment\n@pytest.fixture(\n    scope="module",\n)\n'
+        'def f():\n    x = ("/tmp/a"\n         "b")\n    return f"{x}/c"\n\n\n'
+        "class TestA:\n    @pytest.mark.slow\n    def test_m(self):\n        assert call(\n"
+        '            1, "two"\n        )\n'
+    )
+    module = cst.parse_module(source)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    expected = wrapper.resolve(PositionProvider)
+    kinds = m.FunctionDef() | m.ClassDef() | m.SimpleString() | m.Call() | m.FormattedString()
+    nodes = set(m.findall(wrapper.module, kinds | m.SimpleStatementLine() | m.Decorator()))
+    found = _LineFinder.lines(wrapper.module, set(nodes))
+    assert {n: found[n] for n in nodes} == {n: expected[n].start.line for n in nodes}
+    assert len(nodes) > 15
