@@ -46,11 +46,31 @@ def _codemod(figures: dict[str, Any], name: str) -> str:
     if result is None:
         return "-"
     text = f"{result['files_changed']} files, apply exit {result['apply_exit']}"
+    if result.get("edits") is not None:
+        text += f", {result['edits']} edits"
+    if result.get("left_alone"):
+        text += f", {result['left_alone']} left alone"
+    if result.get("reverted"):
+        text += f", {result['reverted']} reverted"
     if result["unparsable"]:
         text += f", {len(result['unparsable'])} unparsable"
     if result["second_pass_exit"] != 0:
         text += f", second pass exit {result['second_pass_exit']}"
     return text
+
+
+def _first_changes(changes: Any) -> str:
+    """The first two changed outcomes (a list in older results, per way of running now)."""
+    if isinstance(changes, dict):
+        return "; ".join(f"{name}: {lines[:2]}" for name, lines in list(changes.items())[:2])
+    return str(changes[:2])
+
+
+def _static(figures: dict[str, Any] | None) -> str:
+    if not figures:
+        return "-"
+    text = f"{figures['promotions']} promoted, {figures['broken']} tests broke"
+    return text + (f" ({figures['broken_examples'][:1]})" if figures["broken"] else "")
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -155,6 +175,10 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         "### Codemods on a scratch copy (dry run, --apply, parse, second pass, suite again)",
         "",
+        "Outcome changes: own order, three random orders and `-n 2`, each against the same "
+        "run before the codemods. rescope static: `rescope --apply` without `--verify` on "
+        "its own copy (promotions, tests that then fail in own order or `-n 2`).",
+        "",
     ]
     lines += _table(
         [
@@ -164,15 +188,19 @@ def markdown(results: dict[str, Any]) -> str:
             "rescope --verify",
             "mark-serial",
             "outcome changes",
+            "ids renamed",
+            "rescope static",
         ],
         _rows(
             results,
             "codemods",
             lambda f: [
                 *(_codemod(f, n) for n in ("mark-slow", "replace-tmp", "rescope", "mark-serial")),
-                f"{f['outcome_changes_count']}: {f['outcome_changes'][:2]}"
+                f"{f['outcome_changes_count']}: {_first_changes(f['outcome_changes'])}"
                 if f["outcome_changes_count"]
                 else 0,
+                f.get("node_ids_renamed", "-"),
+                _static(f.get("rescope_static")),
             ],
         ),
     )

@@ -290,16 +290,54 @@ def _slow_threshold(work: Path) -> float | None:
     return round(durations[min(4, len(durations) - 2)] * 0.999, 4)
 
 
+CODEMOD_ORDERS = {
+    "own order": ["-p", "no:randomly", "-p", "no:xdist"],
+    "random 1": ["-p", "no:randomly", "-p", "no:xdist", "--audit-shuffle=101"],
+    "random 2": ["-p", "no:randomly", "-p", "no:xdist", "--audit-shuffle=202"],
+    "random 3": ["-p", "no:randomly", "-p", "no:xdist", "--audit-shuffle=303"],
+    "-n 2": ["-p", "no:randomly", *WORKERS],
+}
+
+
+def _outcomes(project: Project, work: Path, progress: Callable[[str], None]) -> dict[str, Run]:
+    """The suite in its own order, three fixed random orders and under ``-n 2``."""
+    log = work / ".reportlog.jsonl"
+    runs = {}
+    for name, options in CODEMOD_ORDERS.items():
+        progress(name)
+        runs[name] = run(project, "optikit", work, [*options, *suite_args(project)], log=log)
+    return runs
+
+
+def _changed(before: dict[str, Run], after: dict[str, Run]) -> dict[str, list[str]]:
+    """Per way of running, the tests whose outcome changed (``-n 2`` compared by outcome
+    set alone: which test a worker runs first differs from run to run)."""
+    return {
+        name: differences(before[name].outcomes, after[name].outcomes)
+        for name in before
+        if differences(before[name].outcomes, after[name].outcomes)
+    }
+
+
+def _left_alone(output: str) -> int:
+    """Rows of the "Left alone" table a codemod printed."""
+    return sum(1 for line in output.splitlines() if line.startswith("│ ") and ":" in line[:80])
+
+
 def codemods(project: Project, progress: Callable[[str], None]) -> Figures:
+    """Every codemod applied (rescope with --verify), then the suite's outcomes compared with
+    before in its own order, three random orders and under -n 2; and rescope without
+    --verify on its own copy: promotions the static check alone made, and what broke."""
     gate_work = workdir(project, "gate")
     if not gate_work.is_dir():
         raise RuntimeError("needs the gate step's run record: run --steps gate first")
     work = workdir(project, "codemods")
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(gate_work, work, symlinks=True)
-    log = work / ".reportlog.jsonl"
-    plain_order = ["-p", "no:randomly", *suite_args(project)]
-    before = run(project, "optikit", work, plain_order, log=log)
+    static = workdir(project, "rescope-static")
+    shutil.rmtree(static, ignore_errors=True)
+    shutil.copytree(gate_work, static, symlinks=True)
+    before = _outcomes(project, work, lambda what: progress(f"before, {what}"))
     threshold = _slow_threshold(work)
     plans: list[tuple[str, list[str]]] = [("replace-tmp", []), ("rescope", ["--verify"])]
     if threshold is not None:
@@ -330,15 +368,50 @@ def codemods(project: Project, progress: Callable[[str], None]) -> Figures:
             "dry_run_exit": dry.exit_code,
             "apply_exit": applied.exit_code,
             "files_changed": len(changed),
+            "edits": _edits(applied.output),
+            "left_alone": _left_alone(dry.output),
             "unparsable": broken,
             "second_pass_exit": again.exit_code,
+            "reverted": applied.output.count("reverted "),
             "note": "" if applied.exit_code in (0, 1) else applied.tail(2),
         }
-    after = run(project, "optikit", work, plain_order, log=log)
-    figures["outcomes_before"] = before.counts()
-    figures["outcome_changes"] = differences(before.outcomes, after.outcomes)[:10]
-    figures["outcome_changes_count"] = len(differences(before.outcomes, after.outcomes))
+    after = _outcomes(project, work, lambda what: progress(f"after, {what}"))
+    changes = _changed(before, after)
+    renamed = sorted(before["own order"].outcomes.keys() ^ after["own order"].outcomes.keys())
+    figures["outcomes_before"] = before["own order"].counts()
+    figures["outcome_changes"] = {name: lines[:5] for name, lines in changes.items()}
+    figures["outcome_changes_count"] = sum(len(lines) for lines in changes.values())
+    figures["node_ids_renamed"] = len(renamed) // 2
+    progress("rescope without --verify")
+    figures["rescope_static"] = _rescope_static(project, static, before)
     return figures
+
+
+def _rescope_static(project: Project, work: Path, before: dict[str, Run]) -> Figures:
+    """rescope --apply without --verify: what the static check alone promoted, and the
+    tests that then fail (own order and -n 2) that did not before."""
+    applied = run(project, "optikit", work, ["codemod", "rescope", "--apply"], module="optikit")
+    promoted = re.findall(r'^\+.*scope="(?:module|session)"', applied.output, re.MULTILINE)
+    log = work / ".reportlog.jsonl"
+    broke: list[str] = []
+    for name in ("own order", "-n 2"):
+        args = [*CODEMOD_ORDERS[name], *suite_args(project)]
+        after = run(project, "optikit", work, args, log=log)
+        broke += [f"{name}: {line}" for line in differences(before[name].outcomes, after.outcomes)]
+    return {
+        "apply_exit": applied.exit_code,
+        "promotions": len(promoted),
+        "refused": _left_alone(applied.output),
+        "broken": len(broke),
+        "broken_examples": broke[:5],
+    }
+
+
+def _edits(output: str) -> int | None:
+    """The "edits" figure of a codemod's summary table."""
+    rows = [line for line in output.splitlines() if line.startswith("│") and line.count("│") == 5]
+    cells = rows[-1].strip("│ ").split("│") if rows else []
+    return int(cells[2]) if len(cells) == 4 and cells[2].strip().isdigit() else None
 
 
 # 6. Installed, no flag: nothing changes ----------------------------------------------------
