@@ -11,7 +11,6 @@ import libcst as cst
 import libcst.matchers as m
 from libcst._nodes.internal import CodegenState
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
-from libcst.codemod.visitors import AddImportsVisitor
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper
 
@@ -53,6 +52,7 @@ class OptikitCodemod(VisitorBasedCodemodCommand):
         self.top_level: dict[str, str] = {}  # the same, for the module's own imports only
         self._lines: dict[cst.CSTNode, int] = {}
         self._pending: list[tuple[cst.CSTNode, str]] = []  # notes whose line is not known yet
+        self._needs_pytest = False
 
     def transform_module(self, tree: cst.Module) -> cst.Module:
         """libcst's own entry point, minus the defensive deep copy of a tree parsed just
@@ -67,8 +67,8 @@ class OptikitCodemod(VisitorBasedCodemodCommand):
             self._find_lines([node for node, _ in self._pending])
             self.notes += [Note(self._lines.get(node), message) for node, message in self._pending]
             self._pending = []
-        if AddImportsVisitor.CONTEXT_KEY in self.context.scratch:  # as CodemodCommand does
-            tree = AddImportsVisitor(self.context).transform_module(tree)
+        if self._needs_pytest:
+            tree = with_import_pytest(tree)
         return tree
 
     def visit_Import(self, node: cst.Import) -> None:
@@ -134,7 +134,7 @@ class OptikitCodemod(VisitorBasedCodemodCommand):
         for local, name in self.top_level.items():
             if name == f"pytest.{attribute}":
                 return local
-        AddImportsVisitor.add_needed_import(self.context, "pytest")
+        self._needs_pytest = True
         return f"pytest.{attribute}"
 
 
@@ -187,6 +187,25 @@ class _LineFinder(CodegenState):
         yield
         if wanted and start_node is not None and start_node in self.found:
             self.found[node] = self.found[start_node]
+
+
+def with_import_pytest(module: cst.Module) -> cst.Module:
+    """``import pytest`` after the imports at the top of the module (after its docstring and
+    ``from __future__`` imports when it has no others), where libcst's ``AddImportsVisitor``
+    puts it, without that visitor's metadata passes (most of a large file's cost)."""
+    body = list(module.body)
+    at = 0
+    if body and m.matches(body[0], m.SimpleStatementLine([m.Expr(m.SimpleString())])):
+        at = 1
+    while at < len(body) and m.matches(
+        body[at], m.SimpleStatementLine([m.Import() | m.ImportFrom()])
+    ):
+        at += 1
+    statement = cst.SimpleStatementLine([cst.Import([cst.ImportAlias(cst.Name("pytest"))])])
+    if at < len(body) and not body[at].leading_lines:
+        body[at] = body[at].with_changes(leading_lines=[cst.EmptyLine()])
+    body.insert(at, statement)
+    return module.with_changes(body=body)
 
 
 def insert_at_top(function: cst.FunctionDef, statement: cst.BaseStatement) -> cst.FunctionDef:

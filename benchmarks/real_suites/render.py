@@ -204,6 +204,25 @@ def markdown(results: dict[str, Any]) -> str:
             ],
         ),
     )
+    lines += [
+        "### Gate soak: unchanged tracked runs judged with `--confirm 3` (`STEPS=soak`)",
+        "",
+        "After the gate step's baseline: runs with the machine as it is, then as many with a "
+        "CPU hog beside every other run. Every failure is a false alarm.",
+        "",
+    ]
+    lines += _table(
+        ["project", "false alarms, quiet", "false alarms, hog beside half", "alarms"],
+        _rows(
+            results,
+            "soak",
+            lambda f: [
+                f"{f['quiet']['false_alarms']} of {f['quiet']['runs']}",
+                f"{f['hog']['false_alarms']} of {f['hog']['runs']}",
+                "; ".join((f["quiet"]["alarms"] + f["hog"]["alarms"])[:2]) or "-",
+            ],
+        ),
+    )
     lines += ["### Installed, no flag: order and outcomes against the run without optikit", ""]
     lines += _table(
         ["project", "same order", "reordered by", "outcome changes", "wall s"],

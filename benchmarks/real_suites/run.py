@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus
 from render import write_docs
-from steps import STEPS
+from steps import OPT_IN, STEPS
 
 RESULTS = corpus.REPO / "benchmarks" / "results" / "real-suites.json"
 
@@ -72,7 +72,8 @@ def save_results(results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated project names")
-    parser.add_argument("--steps", default=",".join(STEPS), help=f"from: {', '.join(STEPS)}")
+    default = ",".join(s for s in STEPS if s not in OPT_IN)
+    parser.add_argument("--steps", default=default, help=f"from: {', '.join(STEPS)}")
     options = parser.parse_args()
     projects = corpus.load()
     only = {n for n in options.only.split(",") if n}

@@ -128,6 +128,56 @@ def gate(project: Project, progress: Callable[[str], None]) -> Figures:
     }
 
 
+SOAK_RUNS = int(os.environ.get("GATE_SOAK_RUNS", "10"))
+
+
+def soak(project: Project, progress: Callable[[str], None]) -> Figures:
+    """Issue 15's measure: ``SOAK_RUNS`` more unchanged tracked runs against the gate step's
+    baseline (from 3 runs), each judged with ``--confirm 3``: first the machine as it is,
+    then the same number with a CPU hog (one busy-looping process) beside every other run,
+    the judging included. Every exit 1 is a false alarm: nothing changed."""
+    gate_work = workdir(project, "gate")
+    if not gate_work.is_dir():
+        raise RuntimeError("needs the gate step's baseline: run --steps gate first")
+    work = workdir(project, "soak")
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(gate_work, work, symlinks=True)
+    tracked = [*WORKERS, "--track-performance", *suite_args(project)]
+    figures: Figures = {}
+    for variant in ("quiet", "hog"):
+        verdicts = []
+        for index in range(SOAK_RUNS):
+            hogged = variant == "hog" and index % 2 == 0
+            progress(
+                f"{variant} run {index + 1}/{SOAK_RUNS}{' beside a CPU hog' if hogged else ''}"
+            )
+            hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if hogged else None
+            try:
+                run(project, "optikit", work, tracked)
+                judged = run(
+                    project, "optikit", work, ["regression", "--confirm", str(CONFIRM)],
+                    module="optikit",
+                )  # fmt: skip
+            finally:
+                if hog is not None:
+                    hog.kill()
+                    hog.wait()
+            verdicts.append(
+                {
+                    "hog": hogged,
+                    "exit_code": judged.exit_code,
+                    "verdict": _gate_line(judged.output) or judged.tail(3),
+                }
+            )
+        figures[variant] = {
+            "runs": len(verdicts),
+            "false_alarms": sum(v["exit_code"] == 1 for v in verdicts),
+            "bad_exits": sum(v["exit_code"] not in (0, 1) for v in verdicts),
+            "alarms": [v["verdict"] for v in verdicts if v["exit_code"] != 0][:5],
+        }
+    return figures
+
+
 # 3. Reports -------------------------------------------------------------------------------
 
 
@@ -555,4 +605,6 @@ STEPS: dict[str, Callable[[Project, Callable[[str], None]], Figures]] = {
     "noflag": noflag,
     "init": init,
     "cassettes": cassettes,
+    "soak": soak,
 }
+OPT_IN = frozenset({"soak"})  # long: only when named in --steps

@@ -340,3 +340,19 @@ def test_cases_combined_with_fixture_params_are_matched_as_pytest_builds_their_i
     assert "cases 2-a of test_p are slow only with some of their other parameters" in messages(
         result.notes
     )
+
+
+def test_the_pytest_import_goes_after_the_docstring_and_the_imports(tmp_path: Path) -> None:
+    source = (
+        '"""Tests."""\n\nfrom __future__ import annotations\n\nimport os\n\n\n'
+        "def test_a():\n    pass\n"
+    )
+    result = mark(source, tmp_path, {"test_a": 2.0})
+    assert text(result) == (
+        '"""Tests."""\n\nfrom __future__ import annotations\n\nimport os\nimport pytest\n\n\n'
+        "@pytest.mark.slow\ndef test_a():\n    pass\n"
+    )
+    bare = '"""Tests."""\ndef test_a():\n    pass\n'
+    assert text(mark(bare, tmp_path, {"test_a": 2.0})).startswith(
+        '"""Tests."""\nimport pytest\n\n@pytest.mark.slow\ndef test_a():'
+    )
