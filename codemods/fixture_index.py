@@ -199,17 +199,51 @@ def _fixture_aliases(tree: ast.Module) -> set[str]:
 
 
 def _requests(tree: ast.Module) -> Requests:
+    """Every ``request.getfixturevalue(...)``: the literal name, or the names a parameter of
+    the enclosing test takes from a literal ``parametrize`` list; ``None`` when computed."""
     found: Requests = []
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "getfixturevalue"
-            and node.args
-        ):
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        choices = _parametrized_strings(function)
+        for node in ast.walk(function):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "getfixturevalue"
+                and node.args
+            ):
+                continue
             arg = node.args[0]
-            literal = arg.value if isinstance(arg, ast.Constant) else None
-            found.append((literal if isinstance(literal, str) else None, node.lineno))
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                found.append((arg.value, node.lineno))
+            elif isinstance(arg, ast.Name) and arg.id in choices:
+                found += [(name, node.lineno) for name in choices[arg.id]]
+            else:
+                found.append((None, node.lineno))
+    return found
+
+
+def _parametrized_strings(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, list[str]]:
+    """``@pytest.mark.parametrize("name", ["a", "b"])``: name -> the strings it takes."""
+    found: dict[str, list[str]] = {}
+    for decorator in function.decorator_list:
+        if not (isinstance(decorator, ast.Call) and _decorator_name(decorator) == "parametrize"):
+            continue
+        if len(decorator.args) < 2 or not isinstance(decorator.args[0], ast.Constant):
+            continue
+        names = [n.strip() for n in str(decorator.args[0].value).split(",")]
+        try:
+            values = ast.literal_eval(decorator.args[1])
+        except (ValueError, SyntaxError, TypeError):
+            continue
+        for position, name in enumerate(names):
+            try:
+                column = [v[position] if len(names) > 1 else v for v in values]
+            except (TypeError, IndexError, KeyError):
+                continue
+            if all(isinstance(v, str) for v in column):
+                found[name] = column
     return found
 
 

@@ -223,6 +223,18 @@ def test_fixtures_reached_through_getfixturevalue_are_refused(tmp_path: Path) ->
     tests = "def test_a(request):\n    request.getfixturevalue('table')\n"
     _, [refusal] = decide(tmp_path, {"conftest.py": CONFTEST, "test_a.py": tests}, "table")
     assert refusal.reason.startswith("reached through request.getfixturevalue at test_a.py:2")
+    chosen = (
+        "import pytest\n\n@pytest.mark.parametrize('name', ['counter', 'table'])\n"
+        "def test_a(request, name):\n    request.getfixturevalue(name)\n"
+    )
+    _, [refusal] = decide(tmp_path, {"conftest.py": CONFTEST, "test_a.py": chosen}, "table")
+    assert refusal.reason.startswith("reached through request.getfixturevalue at test_a.py:5")
+    [promotion], _ = decide(
+        tmp_path,
+        {"conftest.py": CONFTEST, "test_a.py": chosen.replace("'table'", "'other'")},
+        "table",
+    )
+    assert promotion.name == "table"
     computed = "def test_a(request, name):\n    request.getfixturevalue(name)\n"
     _, [refusal] = decide(tmp_path, {"conftest.py": CONFTEST, "test_a.py": computed}, "table")
     assert "test_a.py calls request.getfixturevalue(<computed>)" in refusal.reason
