@@ -128,6 +128,17 @@ def gate(project: Project, progress: Callable[[str], None]) -> Figures:
     }
 
 
+def _copy_of_gate(project: Project, name: str) -> Path:
+    """A fresh copy of the gate step's folder (its history, run record and baseline)."""
+    gate_work = workdir(project, "gate")
+    if not gate_work.is_dir():
+        raise RuntimeError("needs the gate step's runs and baseline: run --steps gate first")
+    work = workdir(project, name)
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(gate_work, work, symlinks=True)
+    return work
+
+
 SOAK_RUNS = int(os.environ.get("GATE_SOAK_RUNS", "10"))
 
 
@@ -136,12 +147,7 @@ def soak(project: Project, progress: Callable[[str], None]) -> Figures:
     baseline (from 3 runs), each judged with ``--confirm 3``: first the machine as it is,
     then the same number with a CPU hog (one busy-looping process) beside every other run,
     the judging included. Every exit 1 is a false alarm: nothing changed."""
-    gate_work = workdir(project, "gate")
-    if not gate_work.is_dir():
-        raise RuntimeError("needs the gate step's baseline: run --steps gate first")
-    work = workdir(project, "soak")
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(gate_work, work, symlinks=True)
+    work = _copy_of_gate(project, "soak")
     tracked = [*WORKERS, "--track-performance", *suite_args(project)]
     figures: Figures = {}
     for variant in ("quiet", "hog"):
@@ -340,6 +346,10 @@ def _slow_threshold(work: Path) -> float | None:
     return round(durations[min(4, len(durations) - 2)] * 0.999, 4)
 
 
+# rescope's candidates: every function-scoped fixture set up twice or more in the run, not
+# only the expensive ones (the defaults find none in most of these suites), so the static
+# check and --verify meet many real fixtures.
+EVERY_FIXTURE = ["--min-setup", "0.000001", "--min-uses", "2"]
 CODEMOD_ORDERS = {
     "own order": ["-p", "no:randomly", "-p", "no:xdist"],
     "random 1": ["-p", "no:randomly", "-p", "no:xdist", "--audit-shuffle=101"],
@@ -378,18 +388,14 @@ def codemods(project: Project, progress: Callable[[str], None]) -> Figures:
     """Every codemod applied (rescope with --verify), then the suite's outcomes compared with
     before in its own order, three random orders and under -n 2; and rescope without
     --verify on its own copy: promotions the static check alone made, and what broke."""
-    gate_work = workdir(project, "gate")
-    if not gate_work.is_dir():
-        raise RuntimeError("needs the gate step's run record: run --steps gate first")
-    work = workdir(project, "codemods")
-    shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(gate_work, work, symlinks=True)
-    static = workdir(project, "rescope-static")
-    shutil.rmtree(static, ignore_errors=True)
-    shutil.copytree(gate_work, static, symlinks=True)
+    work = _copy_of_gate(project, "codemods")
+    static = _copy_of_gate(project, "rescope-static")
     before = _outcomes(project, work, lambda what: progress(f"before, {what}"))
     threshold = _slow_threshold(work)
-    plans: list[tuple[str, list[str]]] = [("replace-tmp", []), ("rescope", ["--verify"])]
+    plans: list[tuple[str, list[str]]] = [
+        ("replace-tmp", []),
+        ("rescope", [*EVERY_FIXTURE, "--verify"]),
+    ]
     if threshold is not None:
         plans.insert(0, ("mark-slow", ["--threshold", str(threshold)]))
     audit_report = _saved(project, "audit.json")
@@ -440,7 +446,10 @@ def codemods(project: Project, progress: Callable[[str], None]) -> Figures:
 def _rescope_static(project: Project, work: Path, before: dict[str, Run]) -> Figures:
     """rescope --apply without --verify: what the static check alone promoted, and the
     tests that then fail (own order and -n 2) that did not before."""
-    applied = run(project, "optikit", work, ["codemod", "rescope", "--apply"], module="optikit")
+    applied = run(
+        project, "optikit", work, ["codemod", "rescope", "--apply", *EVERY_FIXTURE],
+        module="optikit",
+    )  # fmt: skip
     promoted = re.findall(r'^\+.*scope="(?:module|session)"', applied.output, re.MULTILINE)
     log = work / ".reportlog.jsonl"
     broke: list[str] = []

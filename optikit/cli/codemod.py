@@ -407,6 +407,12 @@ def rescope(
     _finish(code)
 
 
+PYTEST_PER_TEST = frozenset(
+    {"tmp_path", "tmpdir", "monkeypatch", "capsys", "capsysbinary", "capfd", "capfdbinary"}
+    | {"caplog", "recwarn", "request", "record_property", "record_xml_attribute", "subtests"}
+)
+
+
 def _rescope_candidates(
     fixtures: list[Function],
     named: list[str] | None,
@@ -431,7 +437,10 @@ def _rescope_candidates(
             or entry["total"] / entry["setups"] < min_setup
         ):
             continue
-        region = config.root / entry["baseid"] if entry["baseid"] else config.root
+        if not entry["baseid"] and entry["name"] in PYTEST_PER_TEST:
+            continue  # pytest's own per-test fixtures: never a candidate, not worth a row
+        baseid = entry["baseid"].split("::")[0]  # "file.py::Class" for a fixture in a class
+        region = config.root / baseid if baseid else config.root
         matches = [
             f
             for f in fixtures

@@ -215,3 +215,30 @@ def test_verify_keeps_a_promotion_whose_tests_pass(tmp_path: Path) -> None:
     assert code == 0, err
     assert "verified" in out
     assert '@pytest.fixture(scope="module")' in (root / "tests/conftest.py").read_text()
+
+
+def test_rescope_candidates_from_timings_name_class_fixtures_and_skip_pytests_own(
+    tmp_path: Path,
+) -> None:
+    """A fixture in a class (baseid ``file.py::Class``) is found and refused for being in a
+    class, not "defined outside these files"; pytest's per-test builtins are no rows."""
+    from tests.factories import record
+
+    tests = (
+        "import pytest\n\n\nclass TestA:\n    @pytest.fixture\n    def table(self):\n"
+        "        return {}\n\n    def test_a(self, table, tmp_path):\n        assert table == {}\n"
+    )
+    run = record({"tests/test_a.py::TestA::test_a": 0.5})
+    fixture = {"scope": "function", "setups": 5, "total": 2.0, "max": 0.5}
+    run["fixtures"] = [
+        {"name": "table", "baseid": "tests/test_a.py::TestA", **fixture},  # type: ignore[typeddict-item]
+        {"name": "tmp_path", "baseid": "", **fixture},  # type: ignore[typeddict-item]
+    ]
+    root = project(
+        tmp_path, {"tests/test_a.py": tests, "tests/.performance_data.json": json.dumps(run)}
+    )
+    code, out, err = codemod("rescope", "--project", str(root))
+    assert code == 0, err
+    assert "tests/test_a.py:6 table" in out
+    assert "defined in a class" in out
+    assert "tmp_path" not in out
