@@ -437,8 +437,8 @@ def _rescope_candidates(
             or entry["total"] / entry["setups"] < min_setup
         ):
             continue
-        if not entry["baseid"] and entry["name"] in PYTEST_PER_TEST:
-            continue  # pytest's own per-test fixtures: never a candidate, not worth a row
+        if _generated(entry["name"], entry["baseid"]):
+            continue  # pytest's or a plugin's own: never a candidate, not worth a row
         baseid = entry["baseid"].split("::")[0]  # "file.py::Class" for a fixture in a class
         region = config.root / baseid if baseid else config.root
         matches = [
@@ -452,12 +452,16 @@ def _rescope_candidates(
             )
         chosen += matches
     if not record.get("fixtures"):
-        raise OptikitError(
-            "the run record has no fixture timings; run pytest --track-performance, "
-            "or name fixtures with --fixture",
-            data,
-        )
+        left.append((data.name, "no fixture was set up in the recorded run: nothing to promote"))
     return chosen, left
+
+
+def _generated(name: str, baseid: str) -> bool:
+    """pytest's per-test builtins, its xunit ``setup_method`` wrappers and plugins' private
+    fixtures (``_function_scoped_runner``): nothing in the suite's files to rewrite."""
+    return name.startswith("_xunit_setup") or (
+        not baseid and (name in PYTEST_PER_TEST or name.startswith("_"))
+    )
 
 
 def _targets(promotions: Iterable[Promotion]) -> list[str]:

@@ -242,3 +242,20 @@ def test_rescope_candidates_from_timings_name_class_fixtures_and_skip_pytests_ow
     assert "tests/test_a.py:6 table" in out
     assert "defined in a class" in out
     assert "tmp_path" not in out
+
+
+def test_rescope_on_a_suite_without_fixtures_has_nothing_to_do(tmp_path: Path) -> None:
+    """Not bad input: exit 0 and say so (it used to exit 2)."""
+    from tests.factories import record
+
+    run = record({"tests/test_a.py::test_a": 0.5})
+    root = project(
+        tmp_path,
+        {
+            "tests/test_a.py": "def test_a():\n    pass\n",
+            "tests/.performance_data.json": json.dumps(run),
+        },
+    )
+    code, out, err = codemod("rescope", "--project", str(root))
+    assert code == 0, err
+    assert "no fixture was set up in the recorded run: nothing to promote" in out
