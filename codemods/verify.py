@@ -15,7 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-SUMMARY_LINE = re.compile(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$")
+# "FAILED tests/x.py::test_a - AssertionError": not a captured log line "ERROR    app.py:1 ..."
+SUMMARY_LINE = re.compile(r"^(?:FAILED|ERROR) (\S[^ ]*(?:\.py|::)\S*(?:\[.*?\])?)(?: - .*)?$")
 
 
 def orders() -> list[tuple[str, list[str]]]:

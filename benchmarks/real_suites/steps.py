@@ -485,8 +485,9 @@ def _rescope_static(project: Project, work: Path, before: dict[str, Run]) -> Fig
     for name in ("own order", "-n 2"):
         args = [*CODEMOD_ORDERS[name], *suite_args(project)]
         after = run(project, "optikit", work, args, log=log)
-        if not after.outcomes:
-            raise RuntimeError(f"rescope static, {name}: no test reported:\n{after.tail()}")
+        if not after.outcomes:  # marshmallow under -n 2: its workers collect clock-stamped ids
+            broke.append(f"{name}: no test reported (exit {after.exit_code}): {after.tail(1)}")
+            continue
         lines = _changed(before, {name: after})
         broke += [f"{name}: {line}" for line in lines.get(name, [])]
     return {

@@ -124,8 +124,12 @@ def test_refuses_fixtures_that_need_something_per_test(
             "def test_a(table):\n    with table:\n        pass\n",
             "uses it as a context manager: table",
         ),
+        (
+            "def test_a(table):\n    assert table.get('/catalogs').status_code == 200\n",
+            "calls table.get('/catalogs'), which may change it",
+        ),
     ],
-    ids=["helper", "execute", "numpy-out", "numpy-fill", "next", "unseen-helper", "with"],
+    ids=["helper", "execute", "numpy-out", "numpy-fill", "next", "unseen-helper", "with", "get"],
 )
 def test_refuses_when_a_test_hands_the_value_to_code_that_may_change_it(
     tmp_path: Path, test_module: str, reason: str
@@ -137,9 +141,9 @@ def test_refuses_when_a_test_hands_the_value_to_code_that_may_change_it(
 def test_a_helper_in_the_project_that_only_reads_is_followed_and_allowed(tmp_path: Path) -> None:
     files = {
         "conftest.py": CONFTEST,
-        "pkg/report.py": "def summarise(rows, by):\n    return sorted(rows.get(by, []))\n",
+        "pkg/report.py": "def summarise(rows, by):\n    return sorted(rows[by])\n",
         "tests/test_a.py": "from pkg.report import summarise\n\n"
-        "def test_a(table):\n    assert summarise(table, 'rows') == []\n",
+        "def test_a(table):\n    assert summarise(table, 'rows') == [1000]\n",
     }
     promotions, refusals = decide(tmp_path, files, "table")
     assert refusals == []

@@ -77,3 +77,17 @@ def test_note_lines_agree_with_libcsts_position_provider() -> None:
     found = _LineFinder.lines(wrapper.module, set(nodes))
     assert {n: found[n] for n in nodes} == {n: expected[n].start.line for n in nodes}
     assert len(nodes) > 15
+
+
+def test_verify_reads_failing_node_ids_not_captured_log_lines() -> None:
+    from codemods.verify import SUMMARY_LINE
+
+    lines = {
+        "FAILED tests/x.py::test_a - AssertionError: boom": "tests/x.py::test_a",
+        "FAILED tests/x.py::test_b[a b-1]": "tests/x.py::test_b[a b-1]",
+        "ERROR tests/test_c.py - ImportError": "tests/test_c.py",
+        "ERROR    app.core:app.py:1891 Exception on /catalogs/json [GET]": None,
+    }
+    for line, nodeid in lines.items():
+        found = SUMMARY_LINE.match(line)
+        assert (found.group(1) if found else None) == nodeid
