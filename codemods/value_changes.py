@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from types import UnionType
 from typing import Protocol
 
 PER_TEST_REQUEST = frozenset(
@@ -329,19 +330,18 @@ def request_use(function: ast.AST) -> str | None:
 def _held(node: ast.expr) -> str | None:
     """The name whose value (or a part of it, by subscript, or a path inside it) this
     expression is."""
-    while True:
-        if isinstance(node, ast.Subscript):
-            node = node.value
-        elif (inner := _path_inside(node)) is not None:
-            node = inner
-        else:
-            return node.id if isinstance(node, ast.Name) else None
+    return _root(node, ast.Subscript)
 
 
 def _base(node: ast.expr) -> str | None:
+    """The same, also through attributes: ``table.rows.append(...)`` changes ``table``."""
+    return _root(node, ast.Attribute | ast.Subscript)
+
+
+def _root(node: ast.expr, parts: type | UnionType) -> str | None:
     while True:
-        if isinstance(node, ast.Attribute | ast.Subscript):
-            node = node.value
+        if isinstance(node, parts):
+            node = node.value  # type: ignore[attr-defined]
         elif (inner := _path_inside(node)) is not None:
             node = inner
         else:
