@@ -48,6 +48,7 @@ class Promotion:
     swaps: tuple[tuple[str, str], ...]  # (per-test fixture, its factory)
     region: Path
     def_name: str = ""  # the function to rewrite (``name=`` may give the fixture another)
+    renames: str = ""  # a test whose node ids pytest may reorder (opted in with allow_renames)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ def decide(
     target: str,
     root: Path,
     scope_of: ScopeOf = lambda f: f.scope,
+    allow_renames: bool = False,
 ) -> Promotion | Refusal:
     def refuse(reason: str) -> Refusal:
         return Refusal(fixture.name, fixture.where(root), reason)
@@ -86,6 +88,7 @@ def decide(
     if problem := _reach_problem(index, fixture, root):
         return refuse(problem)
     swaps: list[tuple[str, str]] = []
+    renames = ""
     for name in fixture.params:
         if name == "request":
             if fixture.request_use:
@@ -113,12 +116,15 @@ def decide(
             return refuse(f"{where} {change}")
         if swaps and set(receiver.params) & {per_test for per_test, _ in swaps}:
             return refuse(f"{where} also takes {swaps[0][0]} and may expect the same directory")
-        if fixture.parametrized and _other_params(index, receiver, fixture):
-            return refuse(
-                f"a parametrized fixture, and {where} has other parameters: at a wider scope "
-                "pytest reorders them in the node ids (renaming tests breaks history, "
-                "baselines and --deselect lists)"
-            )
+        if fixture.parametrized and _other_params(index, receiver, fixture) and not renames:
+            if not allow_renames:
+                return refuse(
+                    f"a parametrized fixture, and {where} has other parameters: at a wider "
+                    "scope pytest may reorder them in the node ids, which breaks --deselect "
+                    "lists and CI config (opt in with --allow-renames: optikit renames them in "
+                    "its history and baseline and writes the mapping)"
+                )
+            renames = where
     return Promotion(
         fixture.name,
         fixture.path,
@@ -127,6 +133,7 @@ def decide(
         tuple(swaps),
         fixture.region,
         fixture.def_name or fixture.name,
+        renames,
     )
 
 
@@ -197,6 +204,7 @@ def plan_rescope(
     candidates: Iterable[Function],
     target: str,
     root: Path,
+    allow_renames: bool = False,
 ) -> tuple[list[Promotion], list[Refusal]]:
     """Decide each candidate; a refusal caused by another candidate's narrow scope is
     reconsidered once that candidate is promoted (a fixture and the one it needs)."""
@@ -211,7 +219,7 @@ def plan_rescope(
         refusals: list[Refusal] = []
         still: list[Function] = []
         for fixture in pending:
-            decision = decide(index, fixture, target, root, scope_of)
+            decision = decide(index, fixture, target, root, scope_of, allow_renames)
             if isinstance(decision, Promotion):
                 promotions.append(decision)
                 promoted.add(id(fixture))

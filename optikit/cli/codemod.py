@@ -8,6 +8,7 @@ summary. Exit 0: nothing to change (or written with --apply); 1: a dry run found
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 from collections.abc import Iterable, Iterator
@@ -20,7 +21,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fixtures_lib.atomic import write_bytes_atomic
+from fixtures_lib.atomic import write_bytes_atomic, write_text_atomic
 from optikit.cli.support import (
     MAX_COUNT,
     DataOption,
@@ -365,6 +366,16 @@ def rescope(
             "twice) and revert promotions whose tests fail that passed before.",
         ),
     ] = False,
+    allow_renames: Annotated[
+        bool,
+        typer.Option(
+            "--allow-renames",
+            help="Also promote parametrized fixtures whose tests have other parameters: pytest "
+            "may reorder those in the node ids. With --apply, the old -> new ids are written "
+            "to renamed-nodeids.json beside the history, and the history, baseline and run "
+            "record are renamed.",
+        ),
+    ] = False,
     data: DataOption = None,
     jobs: JobsOption = CPUS,
     project: ProjectOption = Path("."),
@@ -392,7 +403,7 @@ def rescope(
     candidates, left = _rescope_candidates(
         index.fixtures, fixture, config, data_path(config, data), min_setup, min_uses
     )
-    promotions, refusals = plan_rescope(index, candidates, scope.value, config.root)
+    promotions, refusals = plan_rescope(index, candidates, scope.value, config.root, allow_renames)
     left += [(f"{r.where} {r.name}", r.reason) for r in refusals]
     plans = by_file(promotions)
     unreadable = [
@@ -401,9 +412,15 @@ def rescope(
     ]
     outcome = Outcome(_run(sorted(plans), PerFile(RescopeFixtures, plans), jobs), left, unreadable)
     before = _failing_before(promotions, config) if verify and promotions else set()
+    renaming = [p for p in promotions if p.renames]
+    identities = _identities(renaming, config) if apply and renaming else {}
     code = _render(outcome, config.root, apply)
     if verify and promotions and code == 0:
         _verify(promotions, outcome.results, config, before)
+    if renaming and code == 0 and apply:
+        _rename(renaming, config, identities)
+    elif renaming and code == 1:
+        _will_rename(renaming)
     _finish(code)
 
 
@@ -466,6 +483,64 @@ def _generated(name: str, baseid: str) -> bool:
 
 def _targets(promotions: Iterable[Promotion]) -> list[str]:
     return sorted({str(p.region) for p in promotions})
+
+
+def _identities(promotions: list[Promotion], config: OptikitConfig) -> dict[str, str]:
+    from codemods.renamed_ids import collect
+
+    console.print("collecting the node ids that the promotions may rename")
+    return collect(_targets(promotions), config.root)
+
+
+def _will_rename(promotions: list[Promotion]) -> None:
+    for promotion in promotions:
+        console.print(
+            f"[yellow]may rename node ids:[/] {promotion.name}: {promotion.renames} has other "
+            "parameters, which pytest may reorder in the ids at a wider scope. --apply writes "
+            "the old -> new ids and renames them in optikit's history, baseline and run record.",
+            soft_wrap=True,
+        )
+
+
+def _rename(promotions: list[Promotion], config: OptikitConfig, before: dict[str, str]) -> None:
+    """Pair old and new ids by what each test is, write the pairs, and move optikit's own
+    data to the new ids so the history and the gate still recognise every test."""
+    from codemods.renamed_ids import collect, renamed
+    from optikit.gate.baseline import read_baseline, rename_tests, write_baseline
+    from optikit.timing import history
+    from optikit.timing.run_record import read_run_record, write_run_record
+
+    mapping = renamed(before, collect(_targets(promotions), config.root))
+    if not mapping:
+        console.print("node ids: none renamed")
+        return
+    history_path = config.path(config.performance.history_db)
+    written = history_path.parent / "renamed-nodeids.json"
+    write_text_atomic(written, json.dumps(mapping, indent=1, sort_keys=True) + "\n")
+    updated = []
+    if history_path.is_file():
+        runs = history.rename_tests(history_path, mapping)
+        updated.append(f"{runs} run(s) of the history")
+    baseline_path = config.path(config.performance.baseline_file)
+    if baseline_path.is_file():
+        write_baseline(baseline_path, rename_tests(read_baseline(baseline_path), mapping))
+        updated.append("the baseline")
+    record_path = config.path(config.performance.data_file)
+    if record_path.is_file():
+        record = read_run_record(record_path)
+        for test in record["tests"]:
+            test["nodeid"] = mapping.get(test["nodeid"], test["nodeid"])
+        write_run_record(record_path, record)
+        updated.append("the run record")
+    old, new = min(mapping.items())
+    console.print(f"renamed {len(mapping)} node id(s), e.g.", soft_wrap=True)
+    console.print(f"  {escape(old)} -> {escape(new)}", soft_wrap=True)
+    console.print(
+        f"updated {', '.join(updated) or 'nothing (no history, baseline or run record yet)'}; "
+        f"every pair is in {escape(os.path.relpath(written, config.root))}: "
+        "use it for --deselect lists and CI config",
+        soft_wrap=True,
+    )
 
 
 def _failing_before(promotions: list[Promotion], config: OptikitConfig) -> set[str]:

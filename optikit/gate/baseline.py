@@ -217,6 +217,14 @@ class _LegacyBaseline(_StoredHead):
     groups: NotRequired[dict[str, list[str]]]
 
 
+def rename_tests(baseline: Baseline, renamed: dict[str, str]) -> Baseline:
+    """The same baseline under new node ids (``rescope --allow-renames``): each entry and
+    group membership moves to the test's new id; nothing is measured again."""
+    tests = {renamed.get(n, n): entry for n, entry in baseline["tests"].items()}
+    groups = {g: [renamed.get(n, n) for n in members] for g, members in baseline["groups"].items()}
+    return {**baseline, "tests": tests, "groups": groups}
+
+
 def write_baseline(path: Path, baseline: Baseline) -> None:
     write_text_atomic(path, baseline_text(baseline))
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from typing_extensions import TypedDict
 
@@ -196,6 +197,33 @@ def append_run(path: Path, record: RunRecord, tests_json: str | None = None) -> 
         )
 
 
+def rename_tests(path: Path, renamed: dict[str, str]) -> int:
+    """Give tests their new node ids in every stored run (``rescope --allow-renames``), in
+    one transaction; the number of runs changed. A test's past stays its past."""
+    changed = 0
+    with _connect(path) as connection, _transaction(connection):
+        for run, blob in connection.execute("SELECT run, tests FROM run_tests").fetchall():
+            tests = _tests(blob, path)
+            if not any(test.get("nodeid") in renamed for test in tests):
+                continue
+            for test in tests:
+                test["nodeid"] = renamed.get(test["nodeid"], test["nodeid"])
+            connection.execute(
+                "UPDATE run_tests SET tests = ? WHERE run = ?", (_compress(encode(tests)), run)
+            )
+            changed += 1
+    return changed
+
+
+def _tests(blob: bytes, path: Path) -> list[dict[str, Any]]:
+    try:
+        tests = json.loads(zlib.decompress(blob))
+    except (zlib.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise OptikitError(f"history database is unreadable ({exc}). {FIX}", path) from None
+    validate(list[StoredTest], tests, path, "A run in the history database", FIX)
+    return cast(list[dict[str, Any]], tests)
+
+
 def _require(path: Path) -> None:
     if not path.exists():
         raise OptikitError(
@@ -228,11 +256,7 @@ def run_durations(path: Path, last_runs: int, passed_only: bool = True) -> list[
         ).fetchall()
     runs = []
     for (blob,) in blobs:
-        try:
-            tests = json.loads(zlib.decompress(blob))
-        except (zlib.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise OptikitError(f"history database is unreadable ({exc}). {FIX}", path) from None
-        tests = validate(list[StoredTest], tests, path, "A run in the history database", FIX)
+        tests = _tests(blob, path)
         runs.append(
             {
                 test["nodeid"]: test["duration"]

@@ -261,3 +261,59 @@ def test_rescope_on_a_suite_without_fixtures_has_nothing_to_do(tmp_path: Path) -
     assert code == 0, err
     unwrapped = "".join(c for c in out if c not in "│ \n")  # the table wraps at 80 columns
     assert "nofixturewassetupintherecordedrun:nothingtopromote" in unwrapped
+
+
+RENAMING = (
+    "import pytest\n\n\n@pytest.fixture(params=[1, 2])\ndef a(request):\n    return request.param"
+    '\n\n\n@pytest.fixture(params=["p", "q"])\ndef heavy(request):\n    return request.param\n\n\n'
+    "def test_a(a, heavy):\n    assert heavy in 'pq'\n"
+)
+
+
+def test_a_promotion_that_renames_node_ids_is_opt_in_and_moves_optikits_data(
+    tmp_path: Path,
+) -> None:
+    """pytest puts a wider-scoped fixture's params first in the id (``test_a[1-p]`` becomes
+    ``test_a[p-1]``): refused unless --allow-renames; then the ids collected before and after
+    are paired, written, and the history, baseline and run record follow."""
+    from optikit.config import PerformanceConfig
+    from optikit.gate.baseline import build_baseline, read_baseline, write_baseline
+    from optikit.timing import history
+    from tests.factories import record
+
+    root = project(tmp_path, {"tests/test_a.py": RENAMING})
+    old = [f"tests/test_a.py::test_a[{n}-{p}]" for n in (1, 2) for p in "pq"]
+    run = record(dict.fromkeys(old, 0.01))
+    history.append_run(root / ".optikit/history.db", run)
+    baseline = build_baseline(run, PerformanceConfig(), None)
+    write_baseline(root / "tests/.performance_baseline.json", baseline)
+    (root / "tests/.performance_data.json").write_text(json.dumps(run))
+
+    code, out, _ = codemod("rescope", "--fixture", "heavy", "--project", str(root))
+    assert code == 0
+    assert "--allow-renames" in "".join(c for c in out if c not in "│ \n")
+
+    code, out, _ = codemod("rescope", "-f", "heavy", "--allow-renames", "--project", str(root))
+    assert code == 1
+    assert "may rename node ids: heavy" in out
+
+    code, out, err = codemod(
+        "rescope", "-f", "heavy", "--allow-renames", "--apply", "--project", str(root)
+    )
+    assert code == 0, err
+    new = [f"tests/test_a.py::test_a[{p}-{n}]" for n in (1, 2) for p in "pq"]
+    pairs = dict(zip(old, new, strict=True))
+    assert json.loads((root / ".optikit/renamed-nodeids.json").read_text()) == pairs
+    assert "renamed 4 node id(s)" in out
+    assert sorted(history.durations(root / ".optikit/history.db", 5)) == sorted(new)
+    assert sorted(read_baseline(root / "tests/.performance_baseline.json")["tests"]) == sorted(new)
+    stored = json.loads((root / "tests/.performance_data.json").read_text())
+    assert sorted(t["nodeid"] for t in stored["tests"]) == sorted(new)
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:randomly"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert sorted(n for n in collected if "::" in n) == sorted(new)

@@ -14,14 +14,18 @@ from tests.codemods.cases import rewrite, text
 
 
 def decide(
-    tmp_path: Path, files: dict[str, str], *names: str, scope: str = "module"
+    tmp_path: Path,
+    files: dict[str, str],
+    *names: str,
+    scope: str = "module",
+    allow_renames: bool = False,
 ) -> tuple[list[Promotion], list[Refusal]]:
     for name, source in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(textwrap.dedent(source))
     index = build_index(sorted(tmp_path.rglob("*.py")))
     candidates = [f for f in index.fixtures if f.name in names]
-    return plan_rescope(index, candidates, scope, tmp_path)
+    return plan_rescope(index, candidates, scope, tmp_path, allow_renames)
 
 
 CONFTEST = """\
@@ -400,3 +404,15 @@ def test_unparsable_files_are_listed_not_indexed(tmp_path: Path) -> None:
 
 def test_refusal_is_a_plain_value() -> None:
     assert Refusal("f", "conftest.py:1", "why") == Refusal("f", "conftest.py:1", "why")
+
+
+def test_renaming_promotions_are_made_only_when_allowed(tmp_path: Path) -> None:
+    module = (
+        "import pytest\n\n@pytest.fixture(params=[1, 2])\ndef heavy(request):\n"
+        "    return request.param\n\n@pytest.mark.parametrize('n', [1, 2])\n"
+        "def test_a(heavy, n):\n    pass\n"
+    )
+    _, [refusal] = decide(tmp_path, {"test_a.py": module}, "heavy")
+    assert "--allow-renames" in refusal.reason
+    [promotion], _ = decide(tmp_path, {"test_a.py": module}, "heavy", allow_renames=True)
+    assert promotion.renames == "test_a (test_a.py:8)"

@@ -9,7 +9,13 @@ import pytest
 
 from optikit.config import PerformanceConfig
 from optikit.errors import OptikitError
-from optikit.gate.baseline import build_baseline, mad, read_baseline, write_baseline
+from optikit.gate.baseline import (
+    build_baseline,
+    mad,
+    read_baseline,
+    rename_tests,
+    write_baseline,
+)
 from optikit.timing import history
 from tests.factories import record
 
@@ -138,3 +144,16 @@ def test_bad_baselines_are_one_line_errors(
     assert message in str(caught.value)
     assert str(path) in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_renamed_tests_keep_their_entries_and_groups(tmp_path: Path) -> None:
+    latest = record({"t.py::a[1-p]": 1.0, "t.py::b": 2.0})
+    latest["tests"][0]["markers"] = ["slow"]
+    built = build_baseline(latest, SETTINGS, None)
+    path = tmp_path / "baseline.json"
+    write_baseline(path, rename_tests(built, {"t.py::a[1-p]": "t.py::a[p-1]"}))
+    renamed = read_baseline(path)
+    assert renamed["tests"]["t.py::a[p-1]"] == built["tests"]["t.py::a[1-p]"]
+    assert "t.py::a[1-p]" not in renamed["tests"]
+    assert renamed["groups"]["marker:slow"] == ["t.py::a[p-1]"]
+    assert sorted(renamed["groups"]["module:t.py"]) == ["t.py::a[p-1]", "t.py::b"]

@@ -124,3 +124,16 @@ def test_machine_load_is_kept_per_run(tmp_path: Path) -> None:
     history.append_run(db, run)
     (summary,) = history.recent_runs(db, 1)
     assert (summary.calibration, summary.cpu_wait_share) == (0.02, 0.125)
+
+
+def test_renamed_tests_keep_their_past(tmp_path: Path) -> None:
+    """``rescope --allow-renames``: every stored run moves to the new ids, the rest stays."""
+    db = tmp_path / "h.db"
+    append_many(db, "run", 2)
+    history.append_run(db, record({"t.py::c": 1.0}, run_id="other"))
+    assert history.rename_tests(db, {"t.py::a": "t.py::a2"}) == 2
+    found = history.durations(db, 10)
+    assert found["t.py::a2"] == [1.0, 2.0]
+    assert "t.py::a" not in found
+    assert found["t.py::b"] == [2.0, 2.0]
+    assert found["t.py::c"] == [1.0]
