@@ -3,7 +3,8 @@
 Rules (DESIGN.md, issue "regression gate"), in the order they are applied:
 
 1. Runner speed. The median current/baseline ratio of the *stable* tests (or, when fewer
-   than 5 tests are long and quiet enough, of the stable module totals) is the speed factor:
+   than 5 tests are long and quiet enough, of the stable module totals; or, when fewer than
+   5 of those, of all tests, at least 50 of them) is the speed factor:
    a CI machine 40% slower makes every test 40% slower, which is not a regression. Each
    test's current time is divided by it before judging. A factor under 1 (the tests ran
    faster than the baseline's) is taken as 1: on one machine it is the baseline's runs that
@@ -36,6 +37,7 @@ from optikit.gate.baseline import Baseline
 from optikit.timing.run_record import RunRecord, TestEntry
 
 MIN_TESTS_FOR_SPEED_FACTOR = 5
+MIN_TESTS_FOR_MEDIAN = 50  # short tests each jitter a lot; the median of many does not
 REFERENCE_TESTS = 10
 MAX_GROUP_RERUN = 500  # tests of a regressed group re-run by --confirm; larger ones are not
 MIN_REFERENCES = 3
@@ -119,6 +121,11 @@ def compare(baseline: Baseline, current: RunRecord, settings: PerformanceConfig)
     notes = []
     speed = 1.0
     module_ratios = _module_ratios(baseline, now, settings)
+    all_ratios = [
+        now[nodeid]["duration"] / baseline["tests"][nodeid]["duration"]
+        for nodeid in shared
+        if baseline["tests"][nodeid]["duration"] > 0
+    ]
     if len(stable_ratios) >= MIN_TESTS_FOR_SPEED_FACTOR:
         speed = statistics.median(stable_ratios)
     elif len(module_ratios) >= MIN_TESTS_FOR_SPEED_FACTOR:
@@ -127,10 +134,18 @@ def compare(baseline: Baseline, current: RunRecord, settings: PerformanceConfig)
             f"runner speed from {len(module_ratios)} module totals: only "
             f"{len(stable_ratios)} tests are long and quiet enough alone"
         )
+    elif len(all_ratios) >= MIN_TESTS_FOR_MEDIAN:
+        speed = statistics.median(all_ratios)
+        notes.append(
+            f"runner speed from the median of all {len(all_ratios)} tests: only "
+            f"{len(stable_ratios)} tests and {len(module_ratios)} module totals are long and "
+            "quiet enough alone"
+        )
     else:
         notes.append(
-            f"only {len(stable_ratios)} stable tests and {len(module_ratios)} stable modules: "
-            f"no runner-speed correction (needs {MIN_TESTS_FOR_SPEED_FACTOR})"
+            f"only {len(stable_ratios)} stable tests, {len(module_ratios)} stable modules "
+            f"and {len(all_ratios)} tests in all: no runner-speed correction (needs "
+            f"{MIN_TESTS_FOR_SPEED_FACTOR} stable, or {MIN_TESTS_FOR_MEDIAN} in all)"
         )
     if speed < 1:
         notes.append(

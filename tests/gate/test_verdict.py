@@ -322,6 +322,24 @@ def test_short_tests_get_a_runner_speed_from_their_module_totals() -> None:
     assert not result.regressions
 
 
+def test_runner_speed_from_the_median_of_many_short_tests_in_few_modules() -> None:
+    """Under the floor alone and only two modules: the median ratio of all the tests is the
+    runner's speed (a hog slowed every one by 40%), so no test regresses and the suite
+    total is excused by what the machine reports; ten tests are too few to tell."""
+    durations = suite(count=60, seconds=0.01) | suite(count=2, module="tests/test_b.py")
+    slower = {n: seconds * 1.4 for n, seconds in durations.items()}
+    expected, busy = baseline(durations), record(slower)
+    expected["cpu_wait_share"], busy["machine"]["cpu_wait_share"] = 0.0, 0.5
+    result = compare(expected, busy, SETTINGS)
+    assert result.speed_factor == pytest.approx(1.4)
+    assert any("from the median of all 62 tests" in note for note in result.notes)
+    assert not result.failed
+    few = suite(count=10, seconds=0.01)
+    result = compare(baseline(few), record({n: 0.014 for n in few}), SETTINGS)
+    assert result.speed_factor == 1.0
+    assert any("no runner-speed correction" in note for note in result.notes)
+
+
 def test_a_rerun_that_ran_faster_than_the_baseline_never_inflates_a_suspect() -> None:
     """Alone in a re-run the references take half their baseline time; a suspect back at its
     baseline time is unconfirmed, not 'twice as slow as the references'."""
