@@ -26,6 +26,7 @@ from optikit.timing.run_record import (
     RunRecord,
     Seconds,
     TestEntry,
+    net_duration,
     read_json,
     validate,
 )
@@ -91,7 +92,7 @@ def build_baseline(
 ) -> Baseline:
     """Durations from the latest run (or history medians), noise from the history."""
     passed = [test for test in latest["tests"] if test["status"] == "passed"]
-    durations = {test["nodeid"]: test["duration"] for test in passed}
+    durations = {test["nodeid"]: net_duration(test) for test in passed}
     samples: dict[str, list[float]] = {}
     recent: list[history.RunSummary] = []
     past: list[dict[str, float]] = []

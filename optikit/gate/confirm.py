@@ -17,7 +17,7 @@ from optikit.config import PerformanceConfig
 from optikit.errors import OptikitError
 from optikit.gate.baseline import Baseline
 from optikit.gate.verdict import GateResult, confirm, group_suspects, reference_tests
-from optikit.timing.run_record import read_run_record
+from optikit.timing.run_record import net_duration, read_run_record
 
 
 def rerun_durations(
@@ -55,7 +55,7 @@ def rerun_durations(
                 tail = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
                 raise OptikitError(f"re-running the flagged tests failed: {tail[0]}", root)
             tests = read_run_record(data)["tests"]
-            runs.append({t["nodeid"]: t["duration"] for t in tests if t["status"] == "passed"})
+            runs.append({t["nodeid"]: net_duration(t) for t in tests if t["status"] == "passed"})
             data.unlink()
             progress(attempt + 1)
     return runs

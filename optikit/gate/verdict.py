@@ -23,6 +23,10 @@ Rules (DESIGN.md, issue "regression gate"), in the order they are applied:
    of their time the test processes waited for a CPU, from the kernel, against the
    baseline's: a busy neighbour). Neither is trusted beyond what the tests show: the divisor
    is clamped to [1, speed factor].
+
+Before any of it, each test's time loses what it spent waiting for a CPU (measured per test
+by the tracker from the kernel's count): a busy neighbour slows a long test by half and a
+short one, inside one timeslice, not at all, which no single factor can undo.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from dataclasses import dataclass, field, replace
 
 from optikit.config import PerformanceConfig
 from optikit.gate.baseline import Baseline
-from optikit.timing.run_record import RunRecord, TestEntry
+from optikit.timing.run_record import RunRecord, TestEntry, net_duration
 
 MIN_TESTS_FOR_SPEED_FACTOR = 5
 MIN_TESTS_FOR_MEDIAN = 50  # short tests each jitter a lot; the median of many does not
@@ -110,7 +114,8 @@ def is_stable(duration: float, noise: float, threshold: float, settings: Perform
 
 
 def compare(baseline: Baseline, current: RunRecord, settings: PerformanceConfig) -> GateResult:
-    now = {t["nodeid"]: t for t in current["tests"] if t["status"] == "passed"}
+    passed = [t for t in current["tests"] if t["status"] == "passed"]
+    now = {t["nodeid"]: t | {"duration": net_duration(t)} for t in passed}
     shared = [nodeid for nodeid in baseline["tests"] if nodeid in now]
     stable_ratios = [
         now[nodeid]["duration"] / entry["duration"]
@@ -119,6 +124,11 @@ def compare(baseline: Baseline, current: RunRecord, settings: PerformanceConfig)
         and is_stable(entry["duration"], entry["noise"], entry["threshold"], settings)
     ]
     notes = []
+    if waited := [t["cpu_wait"] for t in passed if "cpu_wait" in t]:
+        notes.append(
+            f"{len(waited)} tests waited {sum(waited):.2f} s in all for a CPU (another busy "
+            "process): test times are taken without it"
+        )
     speed = 1.0
     module_ratios = _module_ratios(baseline, now, settings)
     all_ratios = [

@@ -80,6 +80,7 @@ class TimingCollector:
         self.marker_names = set(marker_names)  # the registered ones; set by the tracker at the end
         self.reports: list[pytest.TestReport] = []  # the tracker appends each report, nothing more
         self.fixtures = FixtureTimings()
+        self.cpu_waits: dict[str, float] = {}  # node id -> seconds it waited for a CPU (1 ms+)
 
     def tests(self) -> list[TestEntry]:
         """One entry per test: its phases added up, its final outcome, reruns counted apart."""
@@ -123,6 +124,9 @@ class TimingCollector:
                 entry.update(attributes["optikit"])
             if outcome != "passed" or "wasxfail" in attributes:
                 entry["status"] = _status(entry["status"], report, "wasxfail" in attributes)
+        for nodeid, waited in self.cpu_waits.items():
+            if (waiting := entries.get(nodeid)) is not None:
+                waiting["cpu_wait"] = waited
         tests = list(entries.values())
         for entry in tests:
             # to the microsecond, by arithmetic: round(x, 6) costs several times as much
@@ -135,6 +139,8 @@ class TimingCollector:
                 call / 1e6,
                 teardown / 1e6,
             )
+            if "cpu_wait" in entry:  # never more than the phases it is taken from
+                entry["cpu_wait"] = min(int(entry["cpu_wait"] * 1e6 + 0.5) / 1e6, entry["duration"])
         return tests
 
     def _excluded(self, path: str) -> bool:

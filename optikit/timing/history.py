@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 from optikit.errors import OptikitError
-from optikit.timing.run_record import RunRecord, Seconds, encode, validate
+from optikit.timing.run_record import RunRecord, Seconds, encode, net_duration, validate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -60,6 +60,7 @@ class StoredTest(TypedDict):
     nodeid: str
     duration: Seconds
     status: str
+    cpu_wait: NotRequired[Seconds]
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,8 @@ def recent_runs(path: Path, limit: int) -> list[RunSummary]:
 
 
 def run_durations(path: Path, last_runs: int, passed_only: bool = True) -> list[dict[str, float]]:
-    """Each of the newest ``last_runs`` runs (oldest first): its tests' durations."""
+    """Each of the newest ``last_runs`` runs (oldest first): its tests' durations, less the
+    time they waited for a CPU (``net_duration``)."""
     _require(path)
     with _connect(path) as connection:
         blobs = connection.execute(
@@ -259,7 +261,7 @@ def run_durations(path: Path, last_runs: int, passed_only: bool = True) -> list[
         tests = _tests(blob, path)
         runs.append(
             {
-                test["nodeid"]: test["duration"]
+                test["nodeid"]: net_duration(test)
                 for test in tests
                 if not passed_only or test["status"] == "passed"
             }

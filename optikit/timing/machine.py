@@ -10,6 +10,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,20 @@ def cpu_wait() -> float | None:
             return int(stream.read().split()[1]) / 1e9
     except (OSError, ValueError, IndexError):
         return None
+
+
+def cpu_wait_counter() -> Callable[[], int] | None:
+    """A cheap reader of this thread's CPU wait in nanoseconds (Linux), or None.
+
+    The file stays open and is read again from its start: about 2 microseconds a reading,
+    against 17 for opening it each time, so it can run around every test.
+    """
+    try:
+        descriptor = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        int(os.pread(descriptor, 128, 0).split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return lambda: int(os.pread(descriptor, 128, 0).split()[1])
 
 
 class CpuWaitClock:

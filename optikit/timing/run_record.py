@@ -8,6 +8,7 @@ the fields it uses, and a damaged file is one clear error naming the file and th
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeVar
 
@@ -43,6 +44,13 @@ class TestEntry(TypedDict):
     reruns: NotRequired[Annotated[int, Ge(0)]]
     memory_peak_mb: NotRequired[Annotated[float, Ge(0)]]
     cpu_time: NotRequired[Seconds]
+    cpu_wait: NotRequired[Seconds]  # waited for a CPU (a busy machine); absent under 1 ms
+
+
+def net_duration(test: Mapping[str, Any]) -> float:
+    """What the gate judges: the test's time less what it spent waiting for a CPU, which a
+    busy neighbour adds and the test's code does not."""
+    return round(float(test["duration"]) - float(test.get("cpu_wait", 0.0)), 6)
 
 
 class FixtureEntry(TypedDict):

@@ -8,6 +8,8 @@ Small plugin objects, registered only when the flag is given:
 * ``FixtureTimer`` runs where tests run. It times each fixture's own setup and teardown and,
   in an xdist worker, sends the totals to the controller with the worker's final message
   (``workeroutput``): no worker writes a file of its own.
+* ``CpuWaitTimer`` runs where tests run: how long each test waited for a CPU (a busy
+  neighbour), from the kernel's count before and after it; sent like the fixture timings.
 * ``ResourceSampler`` (``--track-memory`` only) samples RSS and CPU time around each test and
   hangs them on its teardown report.
 """
@@ -19,6 +21,7 @@ import functools
 import gc
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,13 +33,21 @@ from optikit.config import OptikitConfig
 from optikit.errors import OptikitError, debugging, user_message
 from optikit.timing import history
 from optikit.timing.collect import FixtureKey, FixtureTimings, TimingCollector
-from optikit.timing.machine import CpuWaitClock, calibrate, git_facts, platform_facts
+from optikit.timing.machine import (
+    CpuWaitClock,
+    calibrate,
+    cpu_wait_counter,
+    git_facts,
+    platform_facts,
+)
 from optikit.timing.run_record import write_run_record
 from optikit.timing.summary import summary_lines
 
 MB = 1024 * 1024
 FIXTURES_KEY = "optikit_fixture_timings"  # what each xdist worker sends in its workeroutput
 CPU_WAIT_KEY = "optikit_cpu_wait"
+TEST_WAITS_KEY = "optikit_test_cpu_waits"
+MIN_WAIT_NS = 1_000_000  # a millisecond: shorter waits are left out, so a quiet run has none
 
 
 class FixtureTimer:
@@ -76,17 +87,45 @@ class FixtureTimer:
         self.timings.teardown(_key(fixturedef), time.perf_counter() - started[1])
 
 
+class CpuWaitTimer:
+    """Seconds each test spent ready to run but waiting for a CPU: time a busy machine added
+    that the test's code did not, which the gate takes off before judging.
+
+    One hook per test and two readings of the kernel's count (about 2 microseconds each);
+    a per-session share cannot do this job, since a neighbour slows a 0.3 s test by half and
+    a 1 ms test (inside one timeslice) not at all.
+    """
+
+    def __init__(self, read: Callable[[], int], waits: dict[str, float]) -> None:
+        self.read = read
+        self.waits = waits
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Any:
+        before = self.read()
+        try:
+            return (yield)
+        finally:
+            waited = self.read() - before
+            if waited >= MIN_WAIT_NS:
+                self.waits[item.nodeid] = waited / 1e9
+
+
 class WorkerSummary:
     """In an xdist worker: what it measured, sent with its final message (``workeroutput``)."""
 
-    def __init__(self, timings: FixtureTimings, workeroutput: dict[str, Any]) -> None:
+    def __init__(
+        self, timings: FixtureTimings, waits: dict[str, float], workeroutput: dict[str, Any]
+    ) -> None:
         self.timings = timings
+        self.waits = waits
         self.workeroutput = workeroutput
         self.clock = CpuWaitClock()
 
     def pytest_sessionfinish(self) -> None:
         self.workeroutput[FIXTURES_KEY] = self.timings.rows()
         self.workeroutput[CPU_WAIT_KEY] = self.clock.reading()
+        self.workeroutput[TEST_WAITS_KEY] = self.waits
 
 
 def _key(fixturedef: pytest.FixtureDef[Any]) -> FixtureKey:
@@ -162,6 +201,7 @@ class SessionRecorder:
         """An xdist worker finished: add the fixture timings and CPU wait it measured."""
         workeroutput = getattr(node, "workeroutput", {})
         self.collector.fixtures.merge(workeroutput.get(FIXTURES_KEY, ()))
+        self.collector.cpu_waits.update(workeroutput.get(TEST_WAITS_KEY, {}))
         if workeroutput.get(CPU_WAIT_KEY):
             self.cpu_waits.append(tuple(workeroutput[CPU_WAIT_KEY]))
 
@@ -256,11 +296,15 @@ def register(config: pytest.Config, settings: OptikitConfig) -> None:
             ) from None
     if track_memory:
         config.pluginmanager.register(ResourceSampler(), "optikit-resource-sampler")
+    read_wait = cpu_wait_counter()
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: the controller records
-        timings = FixtureTimings()
+        timings, waits = FixtureTimings(), dict[str, float]()
         config.pluginmanager.register(FixtureTimer(timings), "optikit-fixture-timer")
-        config.pluginmanager.register(WorkerSummary(timings, workeroutput), "optikit-worker")
+        if read_wait is not None:
+            config.pluginmanager.register(CpuWaitTimer(read_wait, waits), "optikit-cpu-wait")
+        summary = WorkerSummary(timings, waits, workeroutput)
+        config.pluginmanager.register(summary, "optikit-worker")
         return
     data_file = config.getoption("performance_data") or settings.performance.data_file
     recorder = SessionRecorder(
@@ -272,6 +316,9 @@ def register(config: pytest.Config, settings: OptikitConfig) -> None:
     config.pluginmanager.register(recorder, "optikit-session-recorder")
     fixture_timer = FixtureTimer(recorder.collector.fixtures)
     config.pluginmanager.register(fixture_timer, "optikit-fixture-timer")
+    if read_wait is not None:
+        wait_timer = CpuWaitTimer(read_wait, recorder.collector.cpu_waits)
+        config.pluginmanager.register(wait_timer, "optikit-cpu-wait")
 
 
 def registered_markers(config: pytest.Config) -> set[str]:

@@ -157,3 +157,17 @@ def test_renamed_tests_keep_their_entries_and_groups(tmp_path: Path) -> None:
     assert "t.py::a[1-p]" not in renamed["tests"]
     assert renamed["groups"]["marker:slow"] == ["t.py::a[p-1]"]
     assert sorted(renamed["groups"]["module:t.py"]) == ["t.py::a[p-1]", "t.py::b"]
+
+
+def test_time_waited_for_a_cpu_is_not_part_of_the_baseline(tmp_path: Path) -> None:
+    """From the latest run and from the history alike: a busy moment is not "normal"."""
+    db = tmp_path / "h.db"
+    for index, waited in enumerate([0.0, 0.5, 0.0]):
+        run = record({"t.py::a": 1.0 + waited}, run_id=str(index))
+        run["tests"][0]["cpu_wait"] = waited
+        history.append_run(db, run)
+    latest = record({"t.py::a": 1.4})
+    latest["tests"][0]["cpu_wait"] = 0.4
+    assert build_baseline(latest, SETTINGS, None)["tests"]["t.py::a"]["duration"] == 1.0
+    built = build_baseline(latest, SETTINGS, db, from_history=3)
+    assert built["tests"]["t.py::a"] == {"duration": 1.0, "threshold": 20.0, "noise": 0.0}

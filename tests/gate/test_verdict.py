@@ -340,6 +340,23 @@ def test_runner_speed_from_the_median_of_many_short_tests_in_few_modules() -> No
     assert any("no runner-speed correction" in note for note in result.notes)
 
 
+def test_time_a_test_waited_for_a_cpu_is_taken_off_before_judging() -> None:
+    """A neighbour made two long tests wait (the kernel's count, per test): raw +88% is +5%
+    once the wait is off, so it passes, while a real slowdown on top of a wait still fails.
+    The note says how much was taken off."""
+    durations = suite()
+    slower = {**durations, "tests/test_a.py::test_1": 1.88, "tests/test_a.py::test_2": 1.9}
+    run = record(slower)
+    waits = {"tests/test_a.py::test_1": 0.83, "tests/test_a.py::test_2": 0.4}
+    for test in run["tests"]:
+        if test["nodeid"] in waits:
+            test["cpu_wait"] = waits[test["nodeid"]]
+    result = compare(baseline(durations), run, SETTINGS)
+    assert verdicts(result)["tests/test_a.py::test_1"] == "ok"
+    assert verdicts(result)["tests/test_a.py::test_2"] == "regression"  # 1.5 s without its wait
+    assert any("2 tests waited 1.23 s in all for a CPU" in note for note in result.notes)
+
+
 def test_a_rerun_that_ran_faster_than_the_baseline_never_inflates_a_suspect() -> None:
     """Alone in a re-run the references take half their baseline time; a suspect back at its
     baseline time is unconfirmed, not 'twice as slow as the references'."""

@@ -156,3 +156,12 @@ def test_record_has_summary_and_worker_load() -> None:
         "average_duration": 0.8,
     }
     assert record["workers"] == {"gw1": {"tests": 2, "busy": 1.6, "idle": 0.2}}
+
+
+def test_a_tests_cpu_wait_is_kept_and_never_more_than_its_time() -> None:
+    collector = TimingCollector()
+    phases(collector)
+    phases(collector, "tests/test_a.py::test_y")
+    collector.cpu_waits.update({NODE: 0.3000004, "tests/test_a.py::test_y": 5.0})
+    waits = {t["nodeid"]: t["cpu_wait"] for t in collector.tests()}
+    assert waits == {NODE: 0.3, "tests/test_a.py::test_y": 0.8}

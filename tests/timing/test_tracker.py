@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,46 @@ def test_excluded_paths_are_not_recorded(suite: pytest.Pytester) -> None:
     suite.makepyprojecttoml('[tool.optikit.performance]\nexclude = ["test_b.py"]\n')
     record = tracked(suite)
     assert "test_b.py::test_other" not in {t["nodeid"] for t in record["tests"]}
+
+
+CONTENDED = """
+import os
+import subprocess
+import sys
+import time
+
+def test_shares_its_cpu():
+    # Pinned to one CPU beside a busy loop pinned there too: the kernel must make this test
+    # wait for the CPU while it computes.
+    os.sched_setaffinity(0, {0})
+    hog = subprocess.Popen(
+        [sys.executable, "-c", "import os; os.sched_setaffinity(0, {0})\\nwhile True: pass"]
+    )
+    try:
+        spent = time.process_time()
+        while time.process_time() - spent < 0.3:
+            pass
+    finally:
+        hog.kill()
+        hog.wait()
+
+def test_quiet():
+    pass
+"""
+
+
+@pytest.mark.skipif(
+    not Path("/proc/thread-self/schedstat").exists() or not hasattr(os, "sched_setaffinity"),
+    reason="the kernel's per-thread wait count and CPU pinning are Linux's",
+)
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_time_a_test_waited_for_a_cpu_is_recorded(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
+    """Where tests run (the process, or each xdist worker, which sends it): the gate takes
+    it off the test's time."""
+    pytester.makepyfile(test_busy=CONTENDED)
+    tests = {t["nodeid"]: t for t in tracked(pytester, *workers)["tests"]}
+    busy = tests["test_busy.py::test_shares_its_cpu"]
+    assert 0.001 <= busy["cpu_wait"] <= busy["duration"]
+    assert tests["test_busy.py::test_quiet"].get("cpu_wait", 0.0) < busy["cpu_wait"]
