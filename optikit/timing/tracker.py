@@ -9,7 +9,7 @@ Small plugin objects, registered only when the flag is given:
   in an xdist worker, sends the totals to the controller with the worker's final message
   (``workeroutput``): no worker writes a file of its own.
 * ``CpuWaitTimer`` runs where tests run: how long each test waited for a CPU (a busy
-  neighbour), from the kernel's count before and after it; sent like the fixture timings.
+  neighbour), from the kernel's count as each test finishes; sent like the fixture timings.
 * ``ResourceSampler`` (``--track-memory`` only) samples RSS and CPU time around each test and
   hangs them on its teardown report.
 """
@@ -47,7 +47,7 @@ MB = 1024 * 1024
 FIXTURES_KEY = "optikit_fixture_timings"  # what each xdist worker sends in its workeroutput
 CPU_WAIT_KEY = "optikit_cpu_wait"
 TEST_WAITS_KEY = "optikit_test_cpu_waits"
-MIN_WAIT_NS = 1_000_000  # a millisecond: shorter waits are left out, so a quiet run has none
+MIN_WAIT = 0.001  # seconds: shorter waits are left out, so a quiet run has none
 
 
 class FixtureTimer:
@@ -91,24 +91,41 @@ class CpuWaitTimer:
     """Seconds each test spent ready to run but waiting for a CPU: time a busy machine added
     that the test's code did not, which the gate takes off before judging.
 
-    One hook per test and two readings of the kernel's count (about 2 microseconds each);
-    a per-session share cannot do this job, since a neighbour slows a 0.3 s test by half and
-    a 1 ms test (inside one timeslice) not at all.
+    The kernel's count is read as a test finishes (about 2 microseconds, on a hook pytest
+    calls anyway), at most once a millisecond: the growth since the last reading is the
+    test's, and an interval under a millisecond cannot hold a millisecond's wait, so a wait
+    is never more than 1 ms off while a suite of tiny tests reads it only now and then.
+    A per-session share cannot do this job: a neighbour slows a 0.3 s test by half and a
+    1 ms test (inside one timeslice) not at all.
     """
 
-    def __init__(self, read: Callable[[], int], waits: dict[str, float]) -> None:
+    def __init__(
+        self,
+        read: Callable[[], int],
+        waits: dict[str, float],
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.read = read
         self.waits = waits
+        self.clock = clock
+        self.here = True  # tests run in this process
+        self.read_at = clock()
+        self.last = read()
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> Any:
-        before = self.read()
-        try:
-            return (yield)
-        finally:
-            waited = self.read() - before
-            if waited >= MIN_WAIT_NS:
-                self.waits[item.nodeid] = waited / 1e9
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        # xdist's controller is told of each test finishing too, but runs none of them
+        self.here = not session.config.pluginmanager.has_plugin("dsession")
+        self.read_at, self.last = self.clock(), self.read()  # collection's is nobody's
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        now = self.clock()
+        if not self.here or now - self.read_at < MIN_WAIT:
+            return
+        count = self.read()
+        if count - self.last >= MIN_WAIT * 1e9:
+            self.waits[nodeid] = (count - self.last) / 1e9
+        self.read_at, self.last = now, count
 
 
 class WorkerSummary:
@@ -296,29 +313,24 @@ def register(config: pytest.Config, settings: OptikitConfig) -> None:
             ) from None
     if track_memory:
         config.pluginmanager.register(ResourceSampler(), "optikit-resource-sampler")
-    read_wait = cpu_wait_counter()
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: the controller records
         timings, waits = FixtureTimings(), dict[str, float]()
-        config.pluginmanager.register(FixtureTimer(timings), "optikit-fixture-timer")
-        if read_wait is not None:
-            config.pluginmanager.register(CpuWaitTimer(read_wait, waits), "optikit-cpu-wait")
         summary = WorkerSummary(timings, waits, workeroutput)
         config.pluginmanager.register(summary, "optikit-worker")
-        return
-    data_file = config.getoption("performance_data") or settings.performance.data_file
-    recorder = SessionRecorder(
-        config,
-        settings,
-        settings.path(data_file),
-        keep_history=not config.getoption("performance_no_history"),
-    )
-    config.pluginmanager.register(recorder, "optikit-session-recorder")
-    fixture_timer = FixtureTimer(recorder.collector.fixtures)
-    config.pluginmanager.register(fixture_timer, "optikit-fixture-timer")
-    if read_wait is not None:
-        wait_timer = CpuWaitTimer(read_wait, recorder.collector.cpu_waits)
-        config.pluginmanager.register(wait_timer, "optikit-cpu-wait")
+    else:
+        data_file = config.getoption("performance_data") or settings.performance.data_file
+        recorder = SessionRecorder(
+            config,
+            settings,
+            settings.path(data_file),
+            keep_history=not config.getoption("performance_no_history"),
+        )
+        config.pluginmanager.register(recorder, "optikit-session-recorder")
+        timings, waits = recorder.collector.fixtures, recorder.collector.cpu_waits
+    config.pluginmanager.register(FixtureTimer(timings), "optikit-fixture-timer")
+    if (read_wait := cpu_wait_counter()) is not None:
+        config.pluginmanager.register(CpuWaitTimer(read_wait, waits), "optikit-cpu-wait")
 
 
 def registered_markers(config: pytest.Config) -> set[str]:

@@ -216,3 +216,28 @@ def test_time_a_test_waited_for_a_cpu_is_recorded(
     busy = tests["test_busy.py::test_shares_its_cpu"]
     assert 0.001 <= busy["cpu_wait"] <= busy["duration"]
     assert tests["test_busy.py::test_quiet"].get("cpu_wait", 0.0) < busy["cpu_wait"]
+
+
+def test_a_tests_wait_is_the_counts_growth_since_the_last_reading_and_xdists_controller_keeps_none(
+    pytester: pytest.Pytester,
+) -> None:
+    """Readings (the kernel's count in nanoseconds, the clock in seconds) as they would come:
+    collection's growth is nobody's; a test that finished under a millisecond after the last
+    reading is not read (it cannot have waited a millisecond), so its growth goes to the next
+    test read; a growth under 1 ms is left out; the controller of xdist workers, told of
+    every test finishing, records nothing of its own."""
+    from optikit.timing.tracker import CpuWaitTimer
+
+    counts = iter([0, 5_000_000, 5_200_000, 9_200_000, 9_200_000])
+    times = iter([0.0, 1.0, 1.01, 1.0105, 1.02, 2.0, 3.0])
+    waits: dict[str, float] = {}
+    timer = CpuWaitTimer(lambda: next(counts), waits, lambda: next(times))
+    session = pytest.Session.from_config(pytester.parseconfigure())
+    timer.pytest_runtestloop(session)  # count 5 ms, at 1.0 s
+    for nodeid in ("t.py::a", "t.py::b", "t.py::c"):  # at 1.01 s, 1.0105 s (not read), 1.02 s
+        timer.pytest_runtest_logfinish(nodeid)
+    assert waits == {"t.py::c": 0.004}
+    session.config.pluginmanager.register(object(), "dsession")
+    timer.pytest_runtestloop(session)
+    timer.pytest_runtest_logfinish("t.py::d")
+    assert waits == {"t.py::c": 0.004}
