@@ -54,6 +54,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="do not append this run to the history database",
     )
     group.addoption(
+        "--performance-warm-up",
+        action="store_true",
+        help="with --track-performance: run the selected tests twice and record the second "
+        "run (optikit regression --confirm: a one-time cost, such as a first import or a "
+        "cache filled, then falls on no test)",
+    )
+    group.addoption(
         "--audit-log",
         metavar="PATH",
         help="(used by optikit audit-parallel) write each worker's test sequence, outcomes "

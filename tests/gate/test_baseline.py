@@ -27,6 +27,13 @@ def test_mad_ignores_one_outlier() -> None:
     assert mad([1.0, 2.0]) == 0.0  # too few runs to say
 
 
+def test_below_five_runs_the_spread_is_half_the_range() -> None:
+    """Three runs cannot tell an outlier from a second mode: a test that ran at two speeds
+    is not called quiet because two of three runs agreed."""
+    assert mad([0.214, 0.221, 0.407]) == pytest.approx(0.0965)
+    assert mad([0.214, 0.221, 0.407, 0.215, 0.216]) == pytest.approx(0.002)
+
+
 def test_from_latest_run(tmp_path: Path) -> None:
     latest = record({"t.py::a": 1.0, "u.py::b": 2.0})
     latest["tests"][1]["markers"] = ["slow"]

@@ -241,3 +241,34 @@ def test_a_tests_wait_is_the_counts_growth_since_the_last_reading_and_xdists_con
     timer.pytest_runtestloop(session)
     timer.pytest_runtest_logfinish("t.py::d")
     assert waits == {"t.py::c": 0.004}
+
+
+FIRST_CALL = """
+import time
+
+LOADED = []
+
+def load_database():
+    if not LOADED:  # a one-time cost: whichever test comes first pays it
+        time.sleep(0.3)
+        LOADED.append(1)
+
+def test_uses_the_database():
+    load_database()
+
+def test_other():
+    pass
+"""
+
+
+def test_warm_up_runs_each_test_twice_and_records_the_second(pytester: pytest.Pytester) -> None:
+    """What ``--confirm`` re-runs with: a suspect alone in a fresh process would pay the
+    suite's one-time cost (and confirm a false alarm); its second run does not."""
+    pytester.makepyfile(test_first=FIRST_CALL)
+    cold = {t["nodeid"]: t for t in tracked(pytester)["tests"]}
+    assert cold["test_first.py::test_uses_the_database"]["duration"] >= 0.3
+    warm = tracked(pytester, "--performance-warm-up")
+    tests = {t["nodeid"]: t for t in warm["tests"]}
+    assert len(warm["tests"]) == 2
+    assert tests["test_first.py::test_uses_the_database"]["duration"] < 0.3
+    assert {t["status"] for t in warm["tests"]} == {"passed"}
