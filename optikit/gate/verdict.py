@@ -325,6 +325,10 @@ def confirm(
     ``unconfirmed``; every other verdict, of a test or a group, stays as the first run had
     it. Group totals are judged again with the re-run times, brought back to the first run's
     runner speed, and a group regression the re-runs clear is ``unconfirmed`` too.
+
+    The re-runs also tell a busy machine from slower code for the groups: the references ran
+    ``speed_factor`` times their baseline in the suite; code that got slower is as slow when
+    re-run, a machine that was busy then is not. What the re-runs do not repeat is excused.
     """
     speeds = [_rerun_speed(run, references, baseline) for run in reruns]
     notes = list(result.notes)
@@ -333,6 +337,16 @@ def confirm(
             f"fewer than {MIN_REFERENCES} reference tests in a re-run: "
             "its times are taken as they are"
         )
+    divisor = result.suite_divisor
+    if measured := [speed for speed in speeds if speed is not None]:
+        rerun_speed = statistics.median(measured)
+        if result.speed_factor / rerun_speed > divisor:
+            divisor = result.speed_factor / rerun_speed
+            notes.append(
+                f"the reference tests ran {result.speed_factor:.2f}x their baseline times in "
+                f"the suite and {rerun_speed:.2f}x when re-run: the machine was busy, not the "
+                f"code slower; the groups that regressed were judged again divided by {divisor:.2f}"
+            )
     suspects = set(result.suspects)
     tests = []
     durations = {}
@@ -351,7 +365,7 @@ def confirm(
         elif verdict.verdict not in ("new", "missing"):
             durations[verdict.nodeid] = verdict.current
         tests.append(verdict)
-    again = {s.group: s for s in judge_suites(baseline, durations, result.suite_divisor, settings)}
+    again = {s.group: s for s in judge_suites(baseline, durations, divisor, settings)}
     suites = [
         (again[s.group] if again[s.group].verdict == "regression" else
          replace(again[s.group], verdict="unconfirmed"))

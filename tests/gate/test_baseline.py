@@ -16,6 +16,7 @@ from optikit.gate.baseline import (
     rename_tests,
     write_baseline,
 )
+from optikit.gate.verdict import compare
 from optikit.timing import history
 from tests.factories import record
 
@@ -178,3 +179,26 @@ def test_time_waited_for_a_cpu_is_not_part_of_the_baseline(tmp_path: Path) -> No
     assert build_baseline(latest, SETTINGS, None)["tests"]["t.py::a"]["duration"] == 1.0
     built = build_baseline(latest, SETTINGS, db, from_history=3)
     assert built["tests"]["t.py::a"] == {"duration": 1.0, "threshold": 20.0, "noise": 0.0}
+
+
+def test_a_hypothesis_test_is_never_taken_as_steadier_than_its_drawn_examples_allow(
+    tmp_path: Path,
+) -> None:
+    """Three unchanged runs of a @given test can agree closely by chance (attrs' did, then
+    moved by 15%): its spread is at least 15% of its time, so one run's +50% is noisy, not a
+    regression; a plain test's spread is what its runs showed."""
+    db = tmp_path / "h.db"
+    for index in range(3):
+        run = record({"t.py::drawn": 1.0, "t.py::plain": 1.0}, run_id=str(index))
+        run["tests"][0]["markers"] = ["hypothesis"]
+        history.append_run(db, run)
+    latest = record({"t.py::drawn": 1.0, "t.py::plain": 1.0})
+    latest["tests"][0]["markers"] = ["hypothesis"]
+    built = build_baseline(latest, SETTINGS, db, from_history=3)
+    assert built["tests"]["t.py::drawn"]["noise"] == 0.15
+    assert built["tests"]["t.py::plain"]["noise"] == 0.0
+    slower = compare(built, record({"t.py::drawn": 1.5, "t.py::plain": 1.5}), SETTINGS)
+    assert {t.nodeid: t.verdict for t in slower.tests} == {
+        "t.py::drawn": "noisy",
+        "t.py::plain": "regression",
+    }

@@ -367,3 +367,27 @@ def test_a_rerun_that_ran_faster_than_the_baseline_never_inflates_a_suspect() ->
     reruns = [{"tests/test_a.py::test_1": 1.0, **dict.fromkeys(references, 0.5)}] * 3
     confirmed = confirm(result, reruns, expected, SETTINGS, references)
     assert verdicts(confirmed)["tests/test_a.py::test_1"] == "unconfirmed"
+
+
+@pytest.mark.parametrize(
+    ("rerun_seconds", "verdict"), [(1.0, "unconfirmed"), (1.3, "regression")], ids=["busy", "code"]
+)
+def test_confirm_tells_a_busy_machine_from_slower_code_for_groups(
+    rerun_seconds: float, verdict: str
+) -> None:
+    """Every test 30% slower in the suite: each test is judged against the others (all ok),
+    the suite and module totals regress. Re-run at baseline speed, the machine was busy and
+    the groups are cleared; re-run as slow, the code is slower and they stay."""
+    durations = suite(count=20)
+    expected = baseline(durations)
+    result = compare(expected, record({n: 1.3 for n in durations}), SETTINGS)
+    assert result.regressions == []
+    assert {s.group for s in result.suite_regressions} == {"suite", "module:tests/test_a.py"}
+    references = reference_tests(result, expected, SETTINGS)
+    members = group_suspects(result, expected)
+    reruns = [dict.fromkeys([*members, *references], rerun_seconds)] * 3
+    confirmed = confirm(result, reruns, expected, SETTINGS, references)
+    assert {s.verdict for s in confirmed.suites} == {verdict}
+    assert any("the machine was busy" in note for note in confirmed.notes) == (
+        verdict == "unconfirmed"
+    )
