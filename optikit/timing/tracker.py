@@ -91,14 +91,10 @@ class CpuWaitTimer:
     """Seconds each test spent ready to run but waiting for a CPU: time a busy machine added
     that the test's code did not, which the gate takes off before judging.
 
-    The kernel's count is read as a test starts and as it finishes (about 2 microseconds,
-    on hooks pytest calls anyway), each at most once a millisecond: the growth between the
-    two is the test's, and an interval under a millisecond cannot hold a millisecond's wait,
-    so a wait is never more than 1 ms off while a suite of tiny tests reads it only now and
-    then. Reading at the start too matters: between tests an xdist worker waits for its next
-    test and the controller, and beside a busy neighbour each wake-up waits for a CPU; given
-    to the next test, that wait took 7% off every test's time (measured with
-    ``benchmarks/gate_accuracy.py --neighbour``), which hid 30% slowdowns.
+    The kernel's count is read as a test finishes (about 2 microseconds, on a hook pytest
+    calls anyway), at most once a millisecond: the growth since the last reading is the
+    test's, and an interval under a millisecond cannot hold a millisecond's wait, so a wait
+    is never more than 1 ms off while a suite of tiny tests reads it only now and then.
     A per-session share cannot do this job: a neighbour slows a 0.3 s test by half and a
     1 ms test (inside one timeslice) not at all.
     """
@@ -121,11 +117,6 @@ class CpuWaitTimer:
         # xdist's controller is told of each test finishing too, but runs none of them
         self.here = not session.config.pluginmanager.has_plugin("dsession")
         self.read_at, self.last = self.clock(), self.read()  # collection's is nobody's
-
-    def pytest_runtest_logstart(self) -> None:
-        now = self.clock()
-        if self.here and now - self.read_at >= MIN_WAIT:  # the wait since is nobody's
-            self.read_at, self.last = now, self.read()
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
         now = self.clock()

@@ -218,33 +218,29 @@ def test_time_a_test_waited_for_a_cpu_is_recorded(
     assert tests["test_busy.py::test_quiet"].get("cpu_wait", 0.0) < busy["cpu_wait"]
 
 
-def test_a_tests_wait_is_the_growth_from_its_start_to_its_end_and_xdists_controller_keeps_none(
+def test_a_tests_wait_is_the_counts_growth_since_the_last_reading_and_xdists_controller_keeps_none(
     pytester: pytest.Pytester,
 ) -> None:
     """Readings (the kernel's count in nanoseconds, the clock in seconds) as they would come:
-    collection's growth and the growth between tests are nobody's; a start or finish under a
-    millisecond after the last reading is not read (no millisecond's wait fits in it), so a
-    tiny test's growth goes to the next test read; a growth under 1 ms is left out; the
-    controller of xdist workers, told of every test starting and finishing, records nothing."""
+    collection's growth is nobody's; a test that finished under a millisecond after the last
+    reading is not read (it cannot have waited a millisecond), so its growth goes to the next
+    test read; a growth under 1 ms is left out; the controller of xdist workers, told of
+    every test finishing, records nothing of its own."""
     from optikit.timing.tracker import CpuWaitTimer
 
-    counts = iter([0, 5_000_000, 7_000_000, 10_000_000, 11_500_000, 11_600_000, 11_900_000, 0])
-    times = iter([0.0, 1.0, 1.01, 1.03, 1.0302, 1.0304, 1.0306, 1.04, 1.05, 1.06, 2.0, 2.5, 3.0])
+    counts = iter([0, 5_000_000, 5_200_000, 9_200_000, 9_200_000])
+    times = iter([0.0, 1.0, 1.01, 1.0105, 1.02, 2.0, 3.0])
     waits: dict[str, float] = {}
     timer = CpuWaitTimer(lambda: next(counts), waits, lambda: next(times))
     session = pytest.Session.from_config(pytester.parseconfigure())
     timer.pytest_runtestloop(session)  # count 5 ms, at 1.0 s
-    for nodeid in ("t.py::a", "t.py::b", "t.py::c", "t.py::d"):
-        timer.pytest_runtest_logstart()
+    for nodeid in ("t.py::a", "t.py::b", "t.py::c"):  # at 1.01 s, 1.0105 s (not read), 1.02 s
         timer.pytest_runtest_logfinish(nodeid)
-    # a: 2 ms before it started are nobody's, 3 ms during it; b is never read; c is read as
-    # it finishes (1.5 ms since a's end, b's included); d waited 0.3 ms
-    assert waits == {"t.py::a": 0.003, "t.py::c": 0.0015}
+    assert waits == {"t.py::c": 0.004}
     session.config.pluginmanager.register(object(), "dsession")
     timer.pytest_runtestloop(session)
-    timer.pytest_runtest_logstart()
-    timer.pytest_runtest_logfinish("t.py::e")
-    assert waits == {"t.py::a": 0.003, "t.py::c": 0.0015}
+    timer.pytest_runtest_logfinish("t.py::d")
+    assert waits == {"t.py::c": 0.004}
 
 
 FIRST_CALL = """
