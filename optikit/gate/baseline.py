@@ -132,17 +132,16 @@ def build_baseline(
         }
         runs = max(len(values) for values in samples.values())
     drawn = {test["nodeid"] for test in passed if "hypothesis" in test.get("markers", ())}
+
+    def noise(nodeid: str, duration: float) -> float:
+        spread = mad(samples.get(nodeid, []))
+        return max(spread, DRAWN_EXAMPLES_NOISE * duration) if nodeid in drawn else spread
+
     tests = {
         nodeid: TestBaseline(
             duration=round(duration, 4),
             threshold=settings.individual_test_threshold,
-            noise=round(
-                max(
-                    mad(samples.get(nodeid, [])),
-                    DRAWN_EXAMPLES_NOISE * duration * (nodeid in drawn),
-                ),
-                4,
-            ),
+            noise=round(noise(nodeid, duration), 4),
         )
         for nodeid, duration in sorted(durations.items())
     }
