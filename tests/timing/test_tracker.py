@@ -198,6 +198,11 @@ def test_shares_its_cpu():
 
 def test_quiet():
     pass
+
+def test_runs_its_work_in_a_child():
+    subprocess.run(
+        [sys.executable, "-c", "import time\\nwhile time.process_time() < 0.2: pass"], check=True
+    )
 """
 
 
@@ -216,6 +221,8 @@ def test_time_a_test_waited_for_a_cpu_is_recorded(
     busy = tests["test_busy.py::test_shares_its_cpu"]
     assert 0.001 <= busy["cpu_wait"] <= busy["duration"]
     assert tests["test_busy.py::test_quiet"].get("cpu_wait", 0.0) < busy["cpu_wait"]
+    if not workers:  # the same thread as the busy test: 0.2 s in a child, charged its wait
+        assert tests["test_busy.py::test_runs_its_work_in_a_child"]["cpu_wait"] >= 0.01
 
 
 def test_a_tests_wait_is_the_counts_growth_since_the_last_reading_and_xdists_controller_keeps_none(
@@ -228,10 +235,10 @@ def test_a_tests_wait_is_the_counts_growth_since_the_last_reading_and_xdists_con
     every test finishing, records nothing of its own."""
     from optikit.timing.tracker import CpuWaitTimer
 
-    counts = iter([0, 5_000_000, 5_200_000, 9_200_000, 9_200_000])
+    counts = iter([(9, c) for c in (0, 5_000_000, 5_200_000, 9_200_000, 9_200_000)])
     times = iter([0.0, 1.0, 1.01, 1.0105, 1.02, 2.0, 3.0])
     waits: dict[str, float] = {}
-    timer = CpuWaitTimer(lambda: next(counts), waits, lambda: next(times))
+    timer = CpuWaitTimer(lambda: next(counts), waits, lambda: next(times), lambda: 0.0)
     session = pytest.Session.from_config(pytester.parseconfigure())
     timer.pytest_runtestloop(session)  # count 5 ms, at 1.0 s
     for nodeid in ("t.py::a", "t.py::b", "t.py::c"):  # at 1.01 s, 1.0105 s (not read), 1.02 s
@@ -241,6 +248,32 @@ def test_a_tests_wait_is_the_counts_growth_since_the_last_reading_and_xdists_con
     timer.pytest_runtestloop(session)
     timer.pytest_runtest_logfinish("t.py::d")
     assert waits == {"t.py::c": 0.004}
+
+
+def test_a_tests_child_processes_are_charged_the_wait_this_thread_had_per_second_on_a_cpu(
+    pytester: pytest.Pytester,
+) -> None:
+    """A test that ran 0.2 s of CPU in a child process, on a machine where this thread has
+    waited 1 s for every 2 s it ran, is charged 0.1 s for the child beside its own 3 ms; a
+    test that started no child is charged only its own wait."""
+    from optikit.timing.tracker import CpuWaitTimer
+
+    counts = iter(
+        [
+            (1_000_000_000, 0),
+            (2_000_000_000, 1_000_000_000),
+            (2_000_000_000, 1_003_000_000),
+            (3_000_000_000, 1_500_000_000),
+        ]
+    )
+    children = iter([5.0, 5.0, 5.2, 5.2])
+    times = iter([0.0, 0.0, 1.0, 2.0])
+    waits: dict[str, float] = {}
+    timer = CpuWaitTimer(lambda: next(counts), waits, lambda: next(times), lambda: next(children))
+    timer.pytest_runtestloop(pytest.Session.from_config(pytester.parseconfigure()))
+    timer.pytest_runtest_logfinish("t.py::spawns")
+    timer.pytest_runtest_logfinish("t.py::computes")
+    assert waits == {"t.py::spawns": pytest.approx(0.003 + 0.2 * 0.5015), "t.py::computes": 0.497}
 
 
 FIRST_CALL = """
