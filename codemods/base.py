@@ -270,3 +270,26 @@ def _from_import(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
     for alias in node.names:
         found[alias.evaluated_alias or alias.evaluated_name] = f"{module}.{alias.evaluated_name}"
     return found
+
+
+def all_params(node: cst.FunctionDef) -> list[cst.Param]:
+    params = node.params
+    return [*params.posonly_params, *params.params, *params.kwonly_params]
+
+
+def with_param(node: cst.FunctionDef, name: str) -> cst.FunctionDef:
+    """``name`` as the first parameter (after ``self``/``cls``): pytest does not mind the
+    order, and a hypothesis strategy or a default never shifts onto it."""
+    params = node.params
+    if any(p.name.value == name for p in all_params(node)):
+        return node
+    positional = list(params.params)
+    at = 1 if positional and positional[0].name.value in ("self", "cls") else 0
+    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    has_more = len(positional) > at or params.star_arg != cst.MaybeSentinel.DEFAULT
+    has_more = has_more or bool(params.kwonly_params)
+    added = cst.Param(cst.Name(name), comma=comma if has_more else cst.MaybeSentinel.DEFAULT)
+    if at and positional[0].comma == cst.MaybeSentinel.DEFAULT:
+        positional[0] = positional[0].with_changes(comma=comma)
+    positional.insert(at, added)
+    return node.with_changes(params=params.with_changes(params=positional))

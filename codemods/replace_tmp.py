@@ -31,7 +31,13 @@ import libcst.matchers as m
 from libcst.codemod import CodemodContext
 from libcst.helpers import get_full_name_for_node
 
-from codemods.base import OptikitCodemod, fixture_scope, insert_at_top
+from codemods.base import (
+    OptikitCodemod,
+    all_params,
+    fixture_scope,
+    insert_at_top,
+    with_param,
+)
 
 WIDE_SCOPES = frozenset({"class", "module", "package", "session"})
 PATH_CLASSES = frozenset({"pathlib.Path", "pathlib.PosixPath"})
@@ -213,7 +219,7 @@ class ReplaceTmp(OptikitCodemod):
             return updated_node
         if function.kind == "wide-fixture":
             return self._with_mktemp(updated_node)
-        return _with_param(updated_node, "tmp_path")
+        return with_param(updated_node, "tmp_path")
 
     def _kind(self, node: cst.FunctionDef, classes: tuple[cst.ClassDef, ...]) -> str:
         name = node.name.value
@@ -264,7 +270,7 @@ class ReplaceTmp(OptikitCodemod):
     def _name_problem(self, node: cst.FunctionDef, name: str) -> str | None:
         if self.own_tmp_path is not None:
             return f"this module defines its own tmp_path (line {self.line_of(self.own_tmp_path)})"
-        params = {p.name.value for p in _all_params(node)}
+        params = {p.name.value for p in all_params(node)}
         if name in params and name != "tmp_path":
             return f"{node.name.value} already takes a parameter named {name}"
         if name not in params and m.findall(node.body, m.Name(name)):
@@ -314,7 +320,7 @@ class ReplaceTmp(OptikitCodemod):
 
     def _with_mktemp(self, node: cst.FunctionDef) -> cst.FunctionDef:
         statement = cst.parse_statement(f'tmp_dir = tmp_path_factory.mktemp("{node.name.value}")')
-        return insert_at_top(_with_param(node, "tmp_path_factory"), statement)
+        return insert_at_top(with_param(node, "tmp_path_factory"), statement)
 
     # -- the rewrites -----------------------------------------------------------------
 
@@ -589,11 +595,6 @@ def _assigned_name(parent: cst.CSTNode | None, value: cst.CSTNode) -> str | None
     return None
 
 
-def _all_params(node: cst.FunctionDef) -> list[cst.Param]:
-    params = node.params
-    return [*params.posonly_params, *params.params, *params.kwonly_params]
-
-
 def _first_piece(node: cst.BaseExpression) -> cst.BaseExpression:
     while isinstance(node, cst.ConcatenatedString):
         node = node.left
@@ -714,21 +715,3 @@ def _other_reason(node: cst.CSTNode) -> str:
     if isinstance(node, cst.SimpleString) and isinstance(node.evaluated_value, bytes):
         return "a /tmp path in bytes (rewrite it by hand as bytes(tmp_path / ...))"
     return "a file:///tmp URL (use tmp_path.as_uri())"
-
-
-def _with_param(node: cst.FunctionDef, name: str) -> cst.FunctionDef:
-    """``name`` as the first parameter (after ``self``/``cls``): pytest does not mind the
-    order, and a hypothesis strategy or a default never shifts onto it."""
-    params = node.params
-    if any(p.name.value == name for p in _all_params(node)):
-        return node
-    positional = list(params.params)
-    at = 1 if positional and positional[0].name.value in ("self", "cls") else 0
-    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-    has_more = len(positional) > at or params.star_arg != cst.MaybeSentinel.DEFAULT
-    has_more = has_more or bool(params.kwonly_params)
-    added = cst.Param(cst.Name(name), comma=comma if has_more else cst.MaybeSentinel.DEFAULT)
-    if at and positional[0].comma == cst.MaybeSentinel.DEFAULT:
-        positional[0] = positional[0].with_changes(comma=comma)
-    positional.insert(at, added)
-    return node.with_changes(params=params.with_changes(params=positional))

@@ -54,10 +54,11 @@ class FileResult:
     edits: int = 0
     notes: list[Note] = field(default_factory=list)
     skipped: str | None = None
+    created: bool = False  # a new file (``old`` is empty)
 
     @property
     def changed(self) -> bool:
-        return self.new != self.old
+        return self.new != self.old or self.created
 
     def diff(self, relative_to: Path) -> str:
         name = os.path.relpath(self.path, relative_to)
@@ -65,7 +66,7 @@ class FileResult:
             difflib.unified_diff(
                 _text(self.old).splitlines(keepends=True),
                 _text(self.new).splitlines(keepends=True),
-                f"a/{name}",
+                "/dev/null" if self.created else f"a/{name}",
                 f"b/{name}",
             )
         )
@@ -150,7 +151,7 @@ def apply_changes(results: Iterable[FileResult]) -> list[Path]:
                 raise Interrupted(written)
             if not result.changed:
                 continue
-            if result.path.read_bytes() != result.old:
+            if _on_disk(result.path, result.created) != result.old:
                 raise ChangedOnDisk(str(result.path))
             # what a killed earlier write of this file left (write_bytes_atomic's naming)
             for stale in result.path.parent.glob(f".{glob.escape(result.path.name)}.*.tmp"):
@@ -160,6 +161,13 @@ def apply_changes(results: Iterable[FileResult]) -> list[Path]:
         if interrupted:
             raise Interrupted(written)
     return written
+
+
+def _on_disk(path: Path, created: bool) -> bytes | None:
+    """The file's bytes; for a file to create, empty while it still does not exist."""
+    if created:
+        return None if path.exists() else b""
+    return path.read_bytes()
 
 
 @contextmanager

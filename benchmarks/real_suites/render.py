@@ -73,6 +73,17 @@ def _static(figures: dict[str, Any] | None) -> str:
     return text + (f" ({figures['broken_examples'][:1]})" if figures["broken"] else "")
 
 
+def _failure_counts(figures: dict[str, Any]) -> str:
+    if "failures_before" not in figures:
+        return "-"
+
+    def counts(by_order: dict[str, int]) -> str:
+        random = sum(v for k, v in by_order.items() if k.startswith("random"))
+        return f"{by_order['own order']} / {random} / {by_order['-n 2']}"
+
+    return f"{counts(figures['failures_before'])} -> {counts(figures['failures_after'])}"
+
+
 def markdown(results: dict[str, Any]) -> str:
     projects = results["projects"]
     lines = [
@@ -223,6 +234,33 @@ def markdown(results: dict[str, Any]) -> str:
             ],
         ),
     )
+    lines += [
+        "### fix-pollution on the audit's order-dependent findings (`STEPS=audit,fix`)",
+        "",
+        "`optikit codemod fix-pollution --apply --verify` in a fresh copy; tests failing in the "
+        "own order, 10 random orders (`--audit-shuffle=1..10`) and under -n 2, before -> after.",
+        "",
+    ]
+    lines += _table(
+        ["project", "victims", "polluters fixed", "reverted", "left", "lines changed",
+         "victims failing after polluters", "failures, own / random (sum) / -n 2"],
+        _rows(
+            results,
+            "fix",
+            lambda f: [
+                f["order_dependent"],
+                f.get("fixed", 0),
+                f.get("reverted", 0),
+                len(f.get("left", [])),
+                f.get("lines_changed", 0),
+                f"{len(f['victims_failing_after_polluters']['before'])} -> "
+                f"{len(f['victims_failing_after_polluters']['after'])}"
+                if "victims_failing_after_polluters" in f
+                else "-",
+                _failure_counts(f),
+            ],
+        ),
+    )  # fmt: skip
     lines += ["### Installed, no flag: order and outcomes against the run without optikit", ""]
     lines += _table(
         ["project", "same order", "reordered by", "outcome changes", "wall s"],

@@ -9,6 +9,7 @@ can re-run one step alone.
 
 from __future__ import annotations
 
+import difflib
 import gzip
 import hashlib
 import json
@@ -638,6 +639,96 @@ def cassettes(project: Project, progress: Callable[[str], None]) -> Figures:
     }
 
 
+# 9. fix-pollution -----------------------------------------------------------------------------
+
+FIX_ORDERS = {
+    "own order": CODEMOD_ORDERS["own order"],
+    **{
+        f"random {seed}": ["-p", "no:randomly", "-p", "no:xdist", f"--audit-shuffle={seed}"]
+        for seed in range(1, 11)
+    },
+    "-n 2": CODEMOD_ORDERS["-n 2"],
+}
+
+
+def fix(project: Project, progress: Callable[[str], None]) -> Figures:
+    """Issue 21's measure: ``optikit codemod fix-pollution --apply --verify`` on the audit
+    step's report, in a fresh copy of the source; each victim after its polluters, and the
+    tests that fail in the suite's own order, 10 random orders and under -n 2, before and
+    after."""
+    report_path = _saved(project, "audit.json")
+    if not report_path.is_file():
+        raise RuntimeError("needs the audit step's report: run --steps audit first")
+    data = json.loads(report_path.read_text())
+    victims = {
+        n: t["polluters"]
+        for n, t in data["tests"].items()
+        if t["classification"] == "order_dependent"
+    }
+    if not victims:
+        return {"order_dependent": 0}
+    work = scratch(project, "fix")
+    (work / ".optikit").mkdir(exist_ok=True)
+    shutil.copy(report_path, work / ".optikit" / "audit.json")
+
+    def failures(when: str) -> dict[str, int]:
+        counts = {}
+        for name, options in FIX_ORDERS.items():
+            progress(f"{when}, {name}")
+            done = run(project, "optikit", work, [*options, *suite_args(project)], log=log)
+            counts[name] = sum(o in ("failed", "error") for o in done.outcomes.values())
+        return counts
+
+    def victims_failing() -> list[str]:
+        failing = []
+        for victim, polluters in sorted(victims.items()):
+            sequence = [*polluters, victim, *project.args]
+            done = run(project, "optikit", work, [*CODEMOD_ORDERS["own order"], *sequence])
+            if done.exit_code != 0:
+                failing.append(victim)
+        return failing
+
+    log = work / ".reportlog.jsonl"
+    before = failures("before")
+    failing_before = victims_failing()
+    progress("fix-pollution --apply --verify")
+    digests = _digests(work)
+    applied = run(
+        project, "optikit", work, ["codemod", "fix-pollution", "--apply", "--verify"],
+        module="optikit", timeout=3600,
+    )  # fmt: skip
+    changed = sorted(f for f, d in _digests(work).items() if digests.get(f) != d)
+    again = run(project, "optikit", work, ["codemod", "fix-pollution"], module="optikit")
+    lines = applied.output.splitlines()
+    diff_lines = _lines_changed(project.source, work, changed)
+    return {
+        "order_dependent": len(victims),
+        "apply_exit": applied.exit_code,
+        "second_pass_exit": again.exit_code,
+        "fixed": sum(line.startswith("fixed ") for line in lines),
+        "reverted": sum(line.startswith("reverted ") for line in lines),
+        "left": [line for line in lines if line.startswith("left ")][:10],
+        "verified": next((line for line in lines if line.startswith("verified")), ""),
+        "files_changed": changed,
+        "lines_changed": diff_lines,
+        "victims_failing_after_polluters": {"before": failing_before, "after": victims_failing()},
+        "failures_before": before,
+        "failures_after": failures("after"),
+        "note": "" if applied.exit_code in (0, 1) else applied.tail(3),
+    }
+
+
+def _lines_changed(source: Path, work: Path, changed: list[str]) -> int:
+    """Lines added or removed in ``changed`` (paths relative to both folders)."""
+    total = 0
+    for relative in changed:
+        old = (source / relative).read_text().splitlines() if (source / relative).is_file() else []
+        new = (work / relative).read_text().splitlines()
+        diff = difflib.unified_diff(old, new, lineterm="", n=0)
+        total += sum(1 for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+    return total
+
+
 STEPS: dict[str, Callable[[Project, Callable[[str], None]], Figures]] = {
     "authors": authors,
     "gate": gate,
@@ -648,5 +739,6 @@ STEPS: dict[str, Callable[[Project, Callable[[str], None]], Figures]] = {
     "init": init,
     "cassettes": cassettes,
     "soak": soak,
+    "fix": fix,
 }
-OPT_IN = frozenset({"soak"})  # long: only when named in --steps
+OPT_IN = frozenset({"soak", "fix"})  # long: only when named in --steps

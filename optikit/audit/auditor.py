@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
-from typing_extensions import TypedDict  # pydantic needs its TypedDict before 3.12
+from typing_extensions import NotRequired, TypedDict  # pydantic needs its TypedDict before 3.12
 
 from optikit.audit.classify import REST, Finding, Observation, Prober, classify
 from optikit.audit.runs import PYTHON, ProbeServers, Pytest, RunResult, RunSpec
@@ -40,6 +40,8 @@ class ReportedTest(TypedDict):
     classification: str
     polluters: list[str]
     state_setters: list[str]
+    reproduce: NotRequired[str]
+    leaves: NotRequired[dict[str, Any]]  # what it changed and left so (fix-pollution)
 
 
 class AuditReport(TypedDict):
@@ -127,6 +129,19 @@ def shared_resources(evidence: dict[str, dict[str, Any]]) -> dict[str, list[str]
         if "cwd" in found:
             shared.setdefault(nodeid, []).append(f"leaves the working directory at {found['cwd']}")
     return shared
+
+
+def leaves(found: dict[str, Any]) -> dict[str, Any]:
+    """A test's evidence as ``optikit codemod fix-pollution`` reads it: each module value
+    with its value, module, file and type; environment variables (``null``: removed); the
+    working directory; files written outside tmp dirs."""
+    where = found.get("state_of", {})
+    state = {
+        name: {"value": value, **where.get(name, {})}
+        for name, value in found.get("state", {}).items()
+    }
+    rest = {k: v for k, v in found.items() if k not in ("state", "state_of")}
+    return {"state": state, **rest} if state else rest
 
 
 Progress = Callable[[str, AuditState], None]
@@ -456,6 +471,7 @@ def report(state: AuditState) -> dict[str, Any]:
                     for item in shared.get(culprit, [])
                 ),
             ],
+            "leaves": leaves(evidence.get(nodeid, {})),
             "why": why,
             "reproduce": command,
             "reproduced": f"{fails}/{tries}" if tries else "",

@@ -125,14 +125,47 @@ def module_state(root: str) -> dict[str, str]:
     logging configuration."""
     state: dict[str, str] = logging_state()
     for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None) or ""
+        path = module_path(module)
         if not path.startswith(root) or "site-packages" in path:
             continue
         for attribute, value in list(vars(module).items()):
-            if attribute.startswith("__") or not isinstance(value, PLAIN) or value is sys.modules:
+            dunder = attribute.startswith("__") and attribute != "__file__"  # humanize sets it
+            if dunder or not isinstance(value, PLAIN) or value is sys.modules:
                 continue
             state[f"{name}.{attribute}"] = _short(value)
     return state
+
+
+DELETED_VALUE = "<deleted>"
+
+
+def _still_there(name: str) -> bool:
+    """A value gone because its module is (a test that unloads a module) is not a leak."""
+    return name.rpartition(".")[0] in sys.modules
+
+
+def origin(name: str, root: str) -> dict[str, str]:
+    """Where a leaked module value lives and what it is: what ``optikit codemod
+    fix-pollution`` needs to write code that puts it back (the module's file, relative to the
+    root, tells a test module's own globals from another module's)."""
+    module_name, _, attribute = name.rpartition(".")
+    module = sys.modules.get(module_name)
+    if name.startswith("logging.") or module is None:  # logging's configuration, or gone
+        return {"module": module_name, "type": "logging" if name.startswith("logging.") else ""}
+    path = module_path(module)
+    deleted = not hasattr(module, attribute)  # put back by setting it again
+    return {
+        "module": module_name,
+        "file": os.path.relpath(path, root).replace(os.sep, "/") if path else "",
+        "type": "deleted" if deleted else type(getattr(module, attribute)).__name__,
+    }
+
+
+def module_path(module: object) -> str:
+    """Where a module was loaded from: its spec's origin, not its ``__file__``, which a test
+    may change (humanize's do)."""
+    spec = getattr(module, "__spec__", None)
+    return getattr(spec, "origin", None) or getattr(module, "__file__", None) or ""
 
 
 def _short(value: object) -> str:
@@ -174,8 +207,10 @@ class EvidenceCollector:
         found = evidence(written, self.environ, self.cwd)
         after = module_state(self.root)
         leaked = {k: v for k, v in after.items() if k in self.state and self.state[k] != v}
+        leaked |= {k: DELETED_VALUE for k in self.state.keys() - after.keys() if _still_there(k)}
         if leaked:
             found["state"] = leaked
+            found["state_of"] = {name: origin(name, self.root) for name in leaked}
         report.optikit_audit = found  # type: ignore[attr-defined]
 
 

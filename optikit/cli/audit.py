@@ -150,6 +150,8 @@ def audit_parallel(
     if config.root.resolve() != Path.cwd().resolve():
         say(f"Reproducers run from the project: cd {shlex.quote(str(config.root))}")
     say(f"Report: {destination}")
+    for line in fix_hints(data, destination, config.root):
+        say(line)
     found = [t for t in data["tests"].values() if t["classification"] in FLAKES]
     if fail_on_flaky and found:
         raise typer.Exit(1)
@@ -295,6 +297,28 @@ def render_text(data: dict[str, Any]) -> None:
         f"{name.replace('_', ' ')} {sec:.1f} s" for name, sec in data["seconds"].items()
     )
     say(f"Time: {phases}; {data['probes']} probes.")
+
+
+FIXES = {
+    "order_dependent": ("fix with", "fix-pollution", ["--apply", "--verify"]),
+    "parallel_unsafe": ("serialise with", "mark-serial", ["--apply"]),
+}
+
+
+def fix_hints(data: dict[str, Any], report: Path, root: Path) -> list[str]:
+    """The codemod for each kind of finding, as a command that runs from here: an
+    order-dependent test is fixed in its polluter's code; a race is marked serial."""
+    found = {t["classification"] for t in data["tests"].values()}
+    extra = []
+    if report.resolve() != (root / ".optikit" / "audit.json").resolve():
+        extra += ["--from-audit", str(report)]
+    if root.resolve() != Path.cwd().resolve():
+        extra += ["--project", str(root)]
+    return [
+        f"{verb}: {shlex.join(['optikit', 'codemod', command, *extra, *flags])}"
+        for classification, (verb, command, flags) in FIXES.items()
+        if classification in found
+    ]
 
 
 def render_markdown(data: dict[str, Any]) -> None:

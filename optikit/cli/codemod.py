@@ -38,9 +38,11 @@ from optikit.markers import register as register_markers
 
 if TYPE_CHECKING:  # the codemods import libcst (about a second): only the command that runs one
     from codemods.add_marks import Placement
+    from codemods.fix_pollution import PolluterFix
     from codemods.fixture_index import Function
     from codemods.rescope import Promotion
     from codemods.runner import CommandFactory, FileResult
+    from optikit.audit.auditor import AuditReport
 
 codemod_app = typer.Typer(
     help="Rewrite test code with libcst codemods. Dry run by default: shows a diff per file "
@@ -66,6 +68,9 @@ JobsOption = Annotated[
         max=256,
         help="Worker processes for many files (default: one per CPU).",
     ),
+]
+FromAuditOption = Annotated[
+    Path, typer.Option("--from-audit", help="The report `optikit audit-parallel` wrote.")
 ]
 CPUS = os.cpu_count() or 1
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "build", "dist"})
@@ -274,9 +279,7 @@ def mark_slow(
 def mark_serial(
     paths: PathsArgument = None,
     apply: ApplyOption = False,
-    from_audit: Annotated[
-        Path, typer.Option("--from-audit", help="The report `optikit audit-parallel` wrote.")
-    ] = Path(".optikit/audit.json"),
+    from_audit: FromAuditOption = Path(".optikit/audit.json"),
     jobs: JobsOption = CPUS,
     project: ProjectOption = Path("."),
 ) -> None:
@@ -287,17 +290,125 @@ def mark_serial(
       optikit codemod mark-serial --from-audit .optikit/audit.json --apply
     """
     from codemods.mark_serial import plan_mark_serial, serial_nodeids
-    from optikit.audit.auditor import AuditReport
-    from optikit.timing.run_record import read_json, validate
 
     config = load_config(project)
-    audit_path = from_audit if from_audit.is_absolute() else config.root / from_audit
-    fix = "Run 'optikit audit-parallel' to write one."
-    data = read_json(audit_path, "Audit report", fix)
-    audit = validate(AuditReport, data, audit_path, "Audit report", fix)
+    audit = _audit_report(from_audit, config)
     nodeids = serial_nodeids(audit)
     placement = plan_mark_serial(nodeids, root=config.root, audited=audit["tests"])
     _finish(_render_marks(_marks(placement, paths, config, jobs), config.root, apply, "serial"))
+
+
+def _audit_report(from_audit: Path, config: OptikitConfig) -> AuditReport:
+    from optikit.audit.auditor import AuditReport
+    from optikit.timing.run_record import read_json, validate
+
+    audit_path = from_audit if from_audit.is_absolute() else config.root / from_audit
+    fix = "Run 'optikit audit-parallel' to write one."
+    data = read_json(audit_path, "Audit report", fix)
+    return validate(AuditReport, data, audit_path, "Audit report", fix)
+
+
+@codemod_app.command("fix-pollution")
+@user_errors
+def fix_pollution(
+    paths: PathsArgument = None,
+    apply: ApplyOption = False,
+    from_audit: FromAuditOption = Path(".optikit/audit.json"),
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="With --apply: run each victim after its polluter, then the affected files "
+            "(own order, 3 random orders, -n 2 twice); fixes that do not hold, or break a "
+            "test that passed, are reverted.",
+        ),
+    ] = False,
+    jobs: JobsOption = CPUS,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Make each polluter an audit found put back what it leaves behind.
+
+    A statement of the test's body becomes the monkeypatch call that undoes itself
+    (setenv, setitem, setattr, chdir, delenv); other changes get a fixture that saves and
+    restores the value, which the polluter requests. The victims are not touched.
+
+    Examples:
+
+      optikit codemod fix-pollution
+
+      optikit codemod fix-pollution --apply --verify
+    """
+    from codemods.fix_pollution import describe, plan_fixes
+
+    if verify and not apply:
+        raise OptikitError("--verify needs --apply: it runs the tests against the rewritten files")
+    config = load_config(project)
+    audit = _audit_report(from_audit, config)
+    plan = plan_fixes(audit, config.root)
+    if paths:
+        chosen = set(_within(paths, (f.path_in(config.root) for f in plan.fixes)))
+        plan.left += [
+            (f.nodeid, "not under the paths given")
+            for f in plan.fixes
+            if f.path_in(config.root) not in chosen
+        ]
+        plan.fixes = [f for f in plan.fixes if f.path_in(config.root) in chosen]
+    hows = {f.nodeid: describe(f, config.root) for f in plan.fixes}
+    before = (
+        _failing_first(_pollution_targets(plan.fixes), config) if verify and plan.fixes else set()
+    )
+    outcome = Outcome(_pollution_results(plan.fixes, config.root, jobs))
+    code = _render(outcome, config.root, apply)
+    _report_fixes(plan.fixes, hows, outcome.results, config.root, apply and code == 0)
+    for nodeid, why in plan.left:
+        console.print(f"[yellow]left[/] {escape(nodeid)}: {escape(why)}", soft_wrap=True)
+    if verify and plan.fixes and code == 0:
+        _verify_fixes(plan.fixes, outcome.results, audit, config, before)
+    _finish(code)
+
+
+def _pollution_results(fixes: list[PolluterFix], root: Path, jobs: int) -> list[FileResult]:
+    """The rewrites of the polluters' files, and each new ``conftest.py`` whole."""
+    from codemods.fix_pollution import FixPollution, by_file, new_conftest
+    from codemods.runner import FileResult, PerFile
+
+    plans = by_file(fixes, root)
+    existing = {path: plan for path, plan in plans.items() if path.exists()}
+    results = _run(sorted(existing), PerFile(FixPollution, existing), jobs)
+    for path, plan in plans.items():
+        if path not in existing:
+            content = new_conftest(plan.fixtures).encode()
+            results.append(FileResult(path, b"", content, len(plan.fixtures), created=True))
+    return sorted(results, key=lambda r: r.path)
+
+
+def _pollution_targets(fixes: Iterable[PolluterFix]) -> list[str]:
+    """The files of the polluters and of their victims."""
+    return sorted({n.partition("::")[0] for f in fixes for n in (f.nodeid, *f.victims)})
+
+
+def _report_fixes(
+    fixes: list[PolluterFix],
+    hows: dict[str, str],
+    results: list[FileResult],
+    root: Path,
+    written: bool,
+) -> None:
+    """Each polluter: what it now puts back and how, where; the victims it made fail."""
+    from codemods.fix_pollution import definition_line
+
+    sources = {r.path: r.new for r in results if not r.skipped}
+    for fix in fixes:
+        path = fix.path_in(root)
+        if path not in sources:
+            continue  # not rewritten: the error above says why
+        line = definition_line(sources[path], fix.test.key)
+        console.print(
+            f"[green]{'fixed' if written else 'would fix'}[/] {escape(fix.nodeid)} "
+            f"({escape(fix.path)}:{line}): puts back {escape(hows[fix.nodeid])}; "
+            f"after it failed: {escape(', '.join(fix.victims))}",
+            soft_wrap=True,
+        )
 
 
 @codemod_app.command("replace-tmp")
@@ -411,7 +522,7 @@ def rescope(
         for path, why in index.unparsable
     ]
     outcome = Outcome(_run(sorted(plans), PerFile(RescopeFixtures, plans), jobs), left, unreadable)
-    before = _failing_before(promotions, config) if verify and promotions else set()
+    before = _failing_first(_targets(promotions), config) if verify and promotions else set()
     renaming = [p for p in promotions if p.renames]
     identities = _identities(renaming, config) if apply and renaming else {}
     code = _render(outcome, config.root, apply)
@@ -543,16 +654,16 @@ def _rename(promotions: list[Promotion], config: OptikitConfig, before: dict[str
     )
 
 
-def _failing_before(promotions: list[Promotion], config: OptikitConfig) -> set[str]:
+def _failing_first(targets: list[str], config: OptikitConfig) -> set[str]:
     """What already fails in the suite's own order before any change: never blamed."""
     from codemods.verify import failing, orders
 
     console.print("verify: running the affected tests before the change (own order)")
-    before = failing(_targets(promotions), config.root, orders()[0][1])
+    before = failing(targets, config.root, orders()[0][1])
     if before:
         console.print(
             f"[yellow]{len(before)} test(s) already fail before any change[/] "
-            "(not counted against the promotions):"
+            "(not counted against the change):"
         )
         for nodeid in sorted(before):
             console.print(f"  {escape(nodeid)}", soft_wrap=True)
@@ -600,3 +711,71 @@ def _verify(
             f"{len(tests)} test(s) fail that passed before, e.g.:"
         )
         console.print(f"  {escape(sorted(tests)[0])}", soft_wrap=True)
+
+
+def _verify_fixes(
+    fixes: list[PolluterFix],
+    results: list[FileResult],
+    audit: AuditReport,
+    config: OptikitConfig,
+    before: set[str],
+) -> None:
+    """Keep the fixes after which every victim passes after its polluters, and no test fails
+    that passed before (the audit's other findings aside) in the suite's own order, three
+    random orders and twice under two workers; try each alone when they do not."""
+    from codemods.runner import apply_changes
+
+    tests = audit["tests"]
+    unsettled = {n for n, t in tests.items() if t["classification"] != "stable"}
+
+    def progress(what: str) -> None:
+        console.print(f"verify: {what}")
+
+    def fails(chosen: list[PolluterFix]) -> str | None:
+        """Why these fixes do not hold, or None."""
+        from codemods.verify import failing, new_failures, orders
+
+        fixed = {f.nodeid for f in chosen}
+        cured = {v for f in chosen for v in f.victims if set(tests[v]["polluters"]) <= fixed}
+        for victim in sorted({v for f in chosen for v in f.victims}):
+            sequence = [p for p in tests[victim]["polluters"] if p in fixed]
+            progress(f"{victim} after {', '.join(sequence)}")
+            if victim in failing([*sequence, victim], config.root, orders()[0][1]):
+                return f"{victim} still fails after {', '.join(sequence)}"
+        expected = before | (unsettled - cured)
+        broken = new_failures(_pollution_targets(chosen), config.root, expected, progress)
+        if broken is None:
+            return None
+        name, new = broken
+        return f"in {name}, {len(new)} test(s) fail that passed before, e.g. {sorted(new)[0]}"
+
+    why = fails(fixes)
+    if why is None:
+        console.print(f"[green]verified:[/] {len(fixes)} fix(es) hold", soft_wrap=True)
+        return
+    console.print(f"[yellow]the fixes together do not hold ({escape(why)}); trying each alone[/]")
+    _undo(results)
+    for fix in fixes:
+        results = _pollution_results([fix], config.root, 1)
+        apply_changes(results)
+        why = fails([fix])
+        if why is None:
+            console.print(f"[green]kept[/] the fix of {escape(fix.nodeid)}", soft_wrap=True)
+            continue
+        _undo(results)
+        console.print(
+            f"[red]reverted[/] the fix of {escape(fix.nodeid)}: {escape(why)}", soft_wrap=True
+        )
+        for victim in fix.victims:
+            console.print(
+                f"  see it: {tests[victim].get('reproduce', '')}", soft_wrap=True, markup=False
+            )
+
+
+def _undo(results: list[FileResult]) -> None:
+    """Each file back as it was read; a file the fix created, removed."""
+    for result in results:
+        if result.created:
+            result.path.unlink(missing_ok=True)
+        elif result.changed:
+            write_bytes_atomic(result.path, result.old)

@@ -70,6 +70,8 @@ def test_side_effects_are_recorded_per_test(pytester: pytest.Pytester) -> None:
     leaks = evidence["test_audited.py::test_leaks"]
     assert leaks["env"] == {"OPTIKIT_AUDIT_TEST": "1"}
     assert leaks["state"] == {"test_audited.STATE": "{'mode': 'dirty'}"}
+    where = {"module": "test_audited", "file": "test_audited.py", "type": "dict"}
+    assert leaks["state_of"] == {"test_audited.STATE": where}
     assert evidence["test_audited.py::test_writes"]["files"] == [str(pytester.path / "out.txt")]
     assert "test_audited.py::test_fails" not in evidence
     assert data["workers"]["main"][-1] == ["test_audited.py::test_fails", "failed"]
@@ -211,3 +213,27 @@ def test_a_changed_logging_configuration_is_evidence(pytester: pytest.Pytester) 
     assert state["logging.root.level"] == "Level 45"
     assert state["logging.root.handlers"] == "['StreamHandler']"
     assert "test_logs.py::test_logs" not in evidence
+
+
+def test_a_deleted_module_value_and_a_changed_file_name_are_evidence(
+    pytester: pytest.Pytester,
+) -> None:
+    """What fix-pollution needs to put them back: where each lives (by the module's spec,
+    not the ``__file__`` a test changed) and that the value is gone."""
+    log = logged(
+        pytester,
+        test_dels="import sys\n\nGONE = 1\n\n\n"
+        "def test_deletes():\n"
+        "    module = sys.modules[__name__]\n"
+        "    del module.GONE\n"
+        "    module.__file__ = 'elsewhere.py'\n",
+    )
+    found = json.loads(log.read_text())["evidence"]["test_dels.py::test_deletes"]
+    assert found["state"]["test_dels.GONE"] == "<deleted>"
+    assert found["state"]["test_dels.__file__"] == "'elsewhere.py'"
+    assert found["state_of"]["test_dels.GONE"] == {
+        "module": "test_dels",
+        "file": "test_dels.py",
+        "type": "deleted",
+    }
+    assert found["state_of"]["test_dels.__file__"]["type"] == "str"
