@@ -34,6 +34,7 @@ from typing import Any
 import libcst as cst
 import libcst.matchers as m
 from libcst.codemod import CodemodContext
+from libcst.helpers import get_full_name_for_node
 
 from codemods.base import OptikitCodemod, with_param
 from codemods.nodeids import TestId, parse_nodeid
@@ -60,6 +61,20 @@ class Leak:
     def attribute(self) -> str:
         return self.name.rpartition(".")[2]
 
+    @property
+    def owner(self) -> str:
+        """What holds it: its module, or (``app.app.config``) an object in the module."""
+        return self.name.rpartition(".")[0]
+
+    @property
+    def local(self) -> str:
+        """Its name inside its module: ``SETTINGS``, ``app.config``."""
+        return self.name.removeprefix(f"{self.module}.")
+
+    @property
+    def local_root(self) -> str:
+        return self.local.partition(".")[0]
+
     def describe(self) -> str:
         if self.kind == "env":
             return f"environment variable {self.name}"
@@ -71,7 +86,7 @@ class Leak:
         if self.kind == "env":
             return _identifier(f"restore_env_{self.name}")
         module = self.module.rpartition(".")[2]
-        return _identifier(f"restore_{module}_{self.attribute}")
+        return _identifier(f"restore_{module}_{self.local}")
 
 
 @dataclass(frozen=True)
@@ -405,7 +420,7 @@ def _undoing(
             isinstance(target, cst.Attribute)
             and leak.kind == "state"
             and target.attr.value == leak.attribute
-            and leak.module in qualified(target.value)
+            and leak.owner in qualified(target.value)
         ):
             return monkeypatch("setattr", target.value, leak.attribute, value)
     elif isinstance(statement, cst.Del) and isinstance(statement.target, cst.Attribute):
@@ -413,7 +428,7 @@ def _undoing(
         if (
             leak.kind == "state"
             and target.attr.value == leak.attribute
-            and leak.module in qualified(target.value)
+            and leak.owner in qualified(target.value)
         ):
             return monkeypatch("delattr", target.value, leak.attribute)
     elif isinstance(statement, cst.Del) and isinstance(statement.target, cst.Subscript):
@@ -466,7 +481,7 @@ def _monkeypatched(
         elif leak.kind == "env":
             hit = method in ("setenv", "delenv") and _literal(first) == leak.name
         elif method in ("setattr", "delattr") and len(call.args) > 1:
-            hit = leak.module in qualified(first) and _literal(call.args[1].value) == leak.attribute
+            hit = leak.owner in qualified(first) and _literal(call.args[1].value) == leak.attribute
         else:
             hit = method in ("setitem", "delitem") and _names(first, leak, fix, qualified)
         if hit:
@@ -491,7 +506,7 @@ def _is(node: cst.BaseExpression, name: str, qualified: Qualify) -> bool:
 def _names(node: cst.BaseExpression, leak: Leak, fix: PolluterFix, qualified: Qualify) -> bool:
     """``node`` is the leaked value: a bare name for the test module's own global, else the
     module's attribute as imported."""
-    own = isinstance(node, cst.Name) and _own(leak, fix) and node.value == leak.attribute
+    own = _own(leak, fix) and get_full_name_for_node(node) == leak.local
     return own or leak.name in qualified(node)
 
 
@@ -529,9 +544,7 @@ def _may_change(statement: cst.BaseSmallStatement, leak: Leak, qualified: Qualif
     targets: list[cst.CSTNode] = []
     if isinstance(statement, cst.Assign):
         targets = [t.target for t in statement.targets]
-    elif isinstance(statement, cst.AugAssign | cst.AnnAssign):
-        targets = [statement.target]
-    elif isinstance(statement, cst.Del):
+    elif isinstance(statement, cst.AugAssign | cst.AnnAssign | cst.Del):
         targets = [statement.target]
     if any(_names_leak(t, leak, qualified) for t in targets):
         return True
@@ -555,7 +568,7 @@ def _names_leak(node: cst.CSTNode, leak: Leak, qualified: Qualify) -> bool:
             # another variable's literal key is not this one; a computed key may be
             keys = {_literal(k) for k in m.findall(node, m.SimpleString())}
             return not keys or leak.name in keys
-        if leak.kind == "state" and (leak.name in names or _name_is(found, leak.attribute)):
+        if leak.kind == "state" and (leak.name in names or _name_is(found, leak.local_root)):
             return True
     return False
 
@@ -586,14 +599,14 @@ def fixture_source(leak: Leak, fixture: str, own: bool) -> str:
             f"    if saved is None:\n        os.environ.pop({key}, None)\n"
             f"    else:\n        os.environ[{key}] = saved\n"
         )
-    value = leak.attribute if own and leak.file else leak.name
+    value = leak.local if own else leak.name
     imports = "    import copy\n" + ("" if own else f"    import {leak.module}\n")
     kind = IN_PLACE.get(leak.type)
     if kind == "list":
         restore = f"    {value}[:] = saved\n"
     elif kind in ("dict", "set"):
         restore = f"    {value}.clear()\n    {value}.update(saved)\n"
-    elif own:
+    elif own and "." not in value:
         imports = f"    global {value}\n" + imports
         restore = f"    {value} = saved\n"
     else:

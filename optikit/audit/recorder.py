@@ -18,6 +18,7 @@ import json
 import os
 import random
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,8 @@ def logging_state() -> dict[str, str]:
 
 
 def module_state(root: str) -> dict[str, str]:
-    """A short text of each plain module-level value in the project's own modules, and the
+    """A short text of each plain module-level value in the project's own modules, of the
+    plain public attributes of the objects they hold (a Flask app's ``config``), and the
     logging configuration."""
     state: dict[str, str] = logging_state()
     for name, module in list(sys.modules.items()):
@@ -129,35 +131,74 @@ def module_state(root: str) -> dict[str, str]:
         if not path.startswith(root) or "site-packages" in path:
             continue
         for attribute, value in list(vars(module).items()):
-            dunder = attribute.startswith("__") and attribute != "__file__"  # humanize sets it
-            if dunder or not isinstance(value, PLAIN) or value is sys.modules:
+            if attribute.startswith("__") and attribute != "__file__":  # humanize sets it
                 continue
-            state[f"{name}.{attribute}"] = _short(value)
+            if isinstance(value, PLAIN):
+                if value is not sys.modules:
+                    state[f"{name}.{attribute}"] = _short(value)
+            elif not isinstance(value, NOT_INSTANCES):
+                for inner, item in _attributes(value):
+                    state[f"{name}.{attribute}.{inner}"] = _short(item)
     return state
 
 
+NOT_INSTANCES = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+
+
+CONTAINERS = (dict, list, set)
+
+
+def _attributes(value: object) -> list[tuple[str, object]]:
+    """An object's own public dicts, lists and sets (a config, a registry; not a counter or
+    a cached number, which change on every call); none where asking fails (a proxy outside
+    its context, as Flask's ``request`` is)."""
+    try:
+        own = vars(value)
+    except Exception:  # any object's __dict__ may raise anything
+        return []
+    if not isinstance(own, dict):
+        return []
+    return [
+        (k, v) for k, v in list(own.items()) if not k.startswith("_") and isinstance(v, CONTAINERS)
+    ]
+
+
 DELETED_VALUE = "<deleted>"
+MISSING = object()
 
 
 def _still_there(name: str) -> bool:
     """A value gone because its module is (a test that unloads a module) is not a leak."""
-    return name.rpartition(".")[0] in sys.modules
+    return _owner(name)[0] is not None
+
+
+def _owner(name: str) -> tuple[types.ModuleType | None, list[str]]:
+    """The module a dotted value lives in, and the path to it there."""
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:cut]))
+        if module is not None:
+            return module, parts[cut:]
+    return None, parts
 
 
 def origin(name: str, root: str) -> dict[str, str]:
-    """Where a leaked module value lives and what it is: what ``optikit codemod
-    fix-pollution`` needs to write code that puts it back (the module's file, relative to the
-    root, tells a test module's own globals from another module's)."""
-    module_name, _, attribute = name.rpartition(".")
-    module = sys.modules.get(module_name)
+    """Where a leaked value lives and what it is: what ``optikit codemod fix-pollution``
+    needs to write code that puts it back (the module's file, relative to the root, tells a
+    test module's own globals from another module's; ``type`` is ``dict``, ``list`` or
+    ``set`` for anything put back in place, ``deleted`` for a value a test removed)."""
+    module, path = _owner(name)
     if name.startswith("logging.") or module is None:  # logging's configuration, or gone
-        return {"module": module_name, "type": "logging" if name.startswith("logging.") else ""}
-    path = module_path(module)
-    deleted = not hasattr(module, attribute)  # put back by setting it again
+        return {"module": "", "type": "logging" if name.startswith("logging.") else ""}
+    value: object = module
+    for part in path:
+        value = getattr(value, part, MISSING)
+    kind = next((k.__name__ for k in (dict, list, set) if isinstance(value, k)), None)
+    where = module_path(module)
     return {
-        "module": module_name,
-        "file": os.path.relpath(path, root).replace(os.sep, "/") if path else "",
-        "type": "deleted" if deleted else type(getattr(module, attribute)).__name__,
+        "module": module.__name__,
+        "file": os.path.relpath(where, root).replace(os.sep, "/") if where else "",
+        "type": "deleted" if value is MISSING else kind or type(value).__name__,
     }
 
 

@@ -237,3 +237,24 @@ def test_a_deleted_module_value_and_a_changed_file_name_are_evidence(
         "type": "deleted",
     }
     assert found["state_of"]["test_dels.__file__"]["type"] == "str"
+
+
+def test_a_dict_an_object_holds_is_module_state(pytester: pytest.Pytester) -> None:
+    """A Flask app's config: a module-level object's public dict; its counters are not
+    (they change on every call) and an object that cannot be asked is skipped."""
+    log = logged(
+        pytester,
+        test_app="class App:\n"
+        "    def __init__(self):\n        self.config = {}\n        self.calls = 0\n\n"
+        "class Proxy:\n    @property\n    def __dict__(self):\n"
+        "        raise RuntimeError('no context')\n\n"
+        "APP = App()\nREQUEST = Proxy()\n\n\n"
+        "def test_configures():\n    APP.config['TITLE'] = 'x'\n    APP.calls += 1\n",
+    )
+    found = json.loads(log.read_text())["evidence"]["test_app.py::test_configures"]
+    assert found["state"] == {"test_app.APP.config": "{'TITLE': 'x'}"}
+    assert found["state_of"]["test_app.APP.config"] == {
+        "module": "test_app",
+        "file": "test_app.py",
+        "type": "dict",
+    }

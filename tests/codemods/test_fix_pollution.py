@@ -336,6 +336,35 @@ def test_another_modules_attribute_assigned_in_the_body_becomes_setattr(tmp_path
     }
 
 
+def test_a_dict_held_by_an_object_of_another_module_becomes_setitem(tmp_path: Path) -> None:
+    """puppetboard's ``app.app.config["PAGE_TITLE"] = ...``: the audit names the Flask
+    app's config as ``puppetboard.app.app.config``."""
+    source = """\
+    from puppetboard import app
+
+
+    def test_polluter(client):
+        app.app.config["PAGE_TITLE"] = "Dev"
+        assert app.app.config["PAGE_TITLE"] == "Dev"
+    """
+    leaves = {
+        "state": {
+            "puppetboard.app.app.config": {
+                "value": "{...}",
+                "module": "puppetboard.app",
+                "file": "puppetboard/app.py",
+                "type": "dict",
+            }
+        }
+    }
+    changed, _ = fix({"tests/test_a.py": source}, report(leaves), tmp_path)
+    assert (
+        '    monkeypatch.setitem(app.app.config, "PAGE_TITLE", "Dev")\n'
+        in (changed["tests/test_a.py"])
+    )
+    assert "def test_polluter(monkeypatch, client):" in changed["tests/test_a.py"]
+
+
 def test_a_module_attribute_deleted_in_the_body_becomes_delattr(tmp_path: Path) -> None:
     """humanize's tests delete ``i18n.__file__``; the audit records it as deleted."""
     source = """\
