@@ -27,7 +27,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ class Leak:
     module: str = ""
     file: str = ""  # the module's file, relative to the project root
     type: str = ""
+    provide: str | None = None  # Python source of the value a brittle test needs first
 
     @property
     def attribute(self) -> str:
@@ -81,22 +82,29 @@ class Leak:
         return "the working directory" if self.kind == "cwd" else self.name
 
     def fixture_name(self) -> str:
+        verb = "restore" if self.provide is None else "provide"
         if self.kind == "cwd":
-            return "restore_working_directory"
+            return f"{verb}_working_directory"
         if self.kind == "env":
-            return _identifier(f"restore_env_{self.name}")
+            return _identifier(f"{verb}_env_{self.name}")
         module = self.module.rpartition(".")[2]
-        return _identifier(f"restore_{module}_{self.local}")
+        return _identifier(f"{verb}_{module}_{self.local}")
 
 
 @dataclass(frozen=True)
 class PolluterFix:
-    """What one polluter leaves, and the victims that fail after it."""
+    """What one polluter leaves, and the victims that fail after it; or (``leaks`` that
+    ``provide`` values) what a brittle test needs set first, which it then gets from fixtures:
+    it is then its own victim."""
 
     nodeid: str
     test: TestId
     leaks: tuple[Leak, ...]
     victims: tuple[str, ...]
+
+    @property
+    def brittle(self) -> bool:
+        return any(leak.provide is not None for leak in self.leaks)
 
     @property
     def path(self) -> str:
@@ -124,14 +132,7 @@ def plan_fixes(audit: Mapping[str, Any], root: Path) -> PollutionPlan:
         for polluter in finding["polluters"]:
             victims.setdefault(polluter, []).append(nodeid)
         if finding["state_setters"] and not finding["polluters"]:
-            setters = ", ".join(finding["state_setters"])
-            plan.left.append(
-                (
-                    nodeid,
-                    f"fails alone and passes after {setters}: it needs state that test sets; "
-                    "give it a fixture that sets it (not written automatically)",
-                )
-            )
+            _brittle(nodeid, finding["state_setters"], tests, root, plan)
     for polluter, hurt in sorted(victims.items()):
         test = parse_nodeid(polluter)
         leaves = tests.get(polluter, {}).get("leaves") or {}
@@ -147,6 +148,43 @@ def plan_fixes(audit: Mapping[str, Any], root: Path) -> PollutionPlan:
             if why:
                 plan.left.append((polluter, why))
     return plan
+
+
+def _brittle(
+    nodeid: str, setters: list[str], tests: Mapping[str, Any], root: Path, plan: PollutionPlan
+) -> None:
+    """A test that fails alone and passes after ``setters``: the module values and
+    environment variables they leave, as the audit saw them, given to it by fixtures. Only
+    values the audit wrote out whole as Python literals; anything else is left."""
+    provided: list[Leak] = []
+    for setter in setters:
+        leaves = tests.get(setter, {}).get("leaves") or {}
+        for leak in _leaks(leaves)[0]:
+            value = _value(leak, leaves)
+            if value is not None:
+                provided.append(replace(leak, provide=value))
+    test = parse_nodeid(nodeid)
+    inside = test is not None and (root / test.path).resolve().is_relative_to(root.resolve())
+    if test is None or not inside or not provided:
+        why = "its state-setters leave no module value or variable the audit wrote out whole"
+        plan.left.append((nodeid, f"fails alone and passes after {', '.join(setters)}; {why}"))
+        return
+    plan.fixes.append(PolluterFix(nodeid, test, tuple(provided), (nodeid,)))
+
+
+def _value(leak: Leak, leaves: Mapping[str, Any]) -> str | None:
+    """Python source for the value a setter left, when the audit's text of it is whole."""
+    if leak.kind == "env":
+        value = leaves["env"][leak.name]
+        return None if value is None else json.dumps(value)
+    if leak.kind != "state" or leak.type == "deleted":
+        return None
+    text = leaves["state"][leak.name]["value"]
+    try:
+        ast.literal_eval(text)  # "<dict of 300>" or "{...}..." (cut) are not
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return str(text)
 
 
 _NOTHING_SEEN = (
@@ -280,8 +318,10 @@ class FixPollution(OptikitCodemod):
         self.rewritten = {}
         # a unittest method takes no fixture argument; hypothesis refuses a function-scoped
         # one (monkeypatch would outlive each example): both get the restoring fixture
-        self.no_arguments = any(self._is_unittest(c) for c in self.classes) or any(
-            "hypothesis.given" in self.called_or_named(d.decorator) for d in node.decorators
+        self.no_arguments = (
+            any(self._is_unittest(c) for c in self.classes)
+            or any("hypothesis.given" in self.called_or_named(d.decorator) for d in node.decorators)
+            or (self.fix is not None and self.fix.brittle)
         )
         return self.fix is not None
 
@@ -566,7 +606,7 @@ def _names_leak(node: cst.CSTNode, leak: Leak, qualified: Qualify) -> bool:
             return True
         if leak.kind == "env" and names & {"os.environ", "os.putenv", "os.unsetenv"}:
             # another variable's literal key is not this one; a computed key may be
-            keys = {_literal(k) for k in m.findall(node, m.SimpleString())}
+            keys = {_literal(k) for k in m.findall(node, m.SimpleString())}  # type: ignore[arg-type]
             return not keys or leak.name in keys
         if leak.kind == "state" and (leak.name in names or _name_is(found, leak.local_root)):
             return True
@@ -589,29 +629,38 @@ def fixture_source(leak: Leak, fixture: str, own: bool) -> str:
         f'    """Puts {leak.describe()} back after the test (optikit codemod '
         'fix-pollution:\n    a test that changes it made another test fail)."""\n'
     )
+    if leak.provide is not None:
+        doc = (
+            f'    """Sets {leak.describe()} as the test needs it, and puts it back after\n'
+            '    (optikit codemod fix-pollution: the test failed unless another test set it)."""\n'
+        )
     head = f"@{fixture}\ndef {name}():\n{doc}"
     if leak.kind == "cwd":
         return head + "    import os\n\n    saved = os.getcwd()\n    yield\n    os.chdir(saved)\n"
     if leak.kind == "env":
         key = json.dumps(leak.name)
+        given = "" if leak.provide is None else f"    os.environ[{key}] = {leak.provide}\n"
         return (
-            f"{head}    import os\n\n    saved = os.environ.get({key})\n    yield\n"
+            f"{head}    import os\n\n    saved = os.environ.get({key})\n{given}    yield\n"
             f"    if saved is None:\n        os.environ.pop({key}, None)\n"
             f"    else:\n        os.environ[{key}] = saved\n"
         )
     value = leak.local if own else leak.name
     imports = "    import copy\n" + ("" if own else f"    import {leak.module}\n")
     kind = IN_PLACE.get(leak.type)
-    if kind == "list":
-        restore = f"    {value}[:] = saved\n"
-    elif kind in ("dict", "set"):
-        restore = f"    {value}.clear()\n    {value}.update(saved)\n"
-    elif own and "." not in value:
+    if own and kind is None and "." not in value:
         imports = f"    global {value}\n" + imports
-        restore = f"    {value} = saved\n"
-    else:
-        restore = f"    {value} = saved\n"
-    return f"{head}{imports}\n    saved = copy.deepcopy({value})\n    yield\n{restore}"
+
+    def put(source: str) -> str:
+        """Statements that make the value ``source``: in place for a container."""
+        if kind == "list":
+            return f"    {value}[:] = {source}\n"
+        if kind in ("dict", "set"):
+            return f"    {value}.clear()\n    {value}.update({source})\n"
+        return f"    {value} = {source}\n"
+
+    given = "" if leak.provide is None else put(leak.provide)
+    return f"{head}{imports}\n    saved = copy.deepcopy({value})\n{given}    yield\n{put('saved')}"
 
 
 def new_conftest(leaks: Sequence[Leak]) -> str:

@@ -403,10 +403,14 @@ def _report_fixes(
         if path not in sources:
             continue  # not rewritten: the error above says why
         line = definition_line(sources[path], fix.test.key)
+        what = (
+            f"gets {hows[fix.nodeid]}, which it needed another test to set"
+            if fix.brittle
+            else f"puts back {hows[fix.nodeid]}; after it failed: {', '.join(fix.victims)}"
+        )
         console.print(
             f"[green]{'fixed' if written else 'would fix'}[/] {escape(fix.nodeid)} "
-            f"({escape(fix.path)}:{line}): puts back {escape(hows[fix.nodeid])}; "
-            f"after it failed: {escape(', '.join(fix.victims))}",
+            f"({escape(fix.path)}:{line}): {escape(what)}",
             soft_wrap=True,
         )
 
@@ -739,9 +743,10 @@ def _verify_fixes(
         cured = {v for f in chosen for v in f.victims if set(tests[v]["polluters"]) <= fixed}
         for victim in sorted({v for f in chosen for v in f.victims}):
             sequence = [p for p in tests[victim]["polluters"] if p in fixed]
-            progress(f"{victim} after {', '.join(sequence)}")
+            after = f"after {', '.join(sequence)}" if sequence else "alone"
+            progress(f"{victim} {after}")
             if victim in failing([*sequence, victim], config.root, orders()[0][1]):
-                return f"{victim} still fails after {', '.join(sequence)}"
+                return f"{victim} still fails {after}"
         expected = before | (unsettled - cured)
         broken = new_failures(_pollution_targets(chosen), config.root, expected, progress)
         if broken is None:

@@ -41,13 +41,14 @@ def test_the_printed_fix_makes_every_victim_pass_after_its_polluters(planted: Pa
     assert dry.returncode == 1, dry.stdout + dry.stderr
     assert (planted / "test_pollution.py").read_text() == source  # a dry run writes nothing
     assert '+    monkeypatch.setitem(SETTINGS, "currency", "EUR")' in dry.stdout
-    assert "test_setup_registry" in dry.stdout  # the brittle test: left, with why
+    assert "+    REGISTRY.update({'ready': True})" in dry.stdout  # for the brittle test
 
     fixed = shell(command, planted)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert "verified: 5 fix(es) hold" in fixed.stdout, fixed.stdout
+    assert "verified: 6 fix(es) hold" in fixed.stdout, fixed.stdout
     assert "Traceback" not in fixed.stderr
     assert all(outcome_after(planted, v, p) == 0 for v, p in PAIRS.items())
+    assert outcome_after(planted, "test_needs_registry", []) == 0  # brittle no more
     rewritten = (planted / "test_pollution.py").read_text()
     assert "def test_price_in_usd() -> None:\n    assert" in rewritten  # victims untouched
     assert '@pytest.mark.usefixtures("restore_test_pollution_seen")' in rewritten

@@ -402,6 +402,59 @@ def test_a_unittest_method_takes_no_fixture_argument_so_it_requests_one(tmp_path
     assert "def restore_env_app_mode():" in changed["tests/conftest.py"]
 
 
+def test_a_brittle_test_gets_what_its_state_setter_left_from_fixtures(tmp_path: Path) -> None:
+    """It fails alone and passes after ``test_setup``: the values the audit saw that test
+    leave, written out whole, are set by fixtures the brittle test requests (and put back
+    after it); a value the audit cut short is not guessed."""
+    source = """\
+    REGISTRY = {}
+
+
+    def test_setup():
+        REGISTRY["ready"] = True
+
+
+    def test_needs_setup():
+        assert REGISTRY["ready"]
+    """
+    setter = "tests/test_a.py::test_setup"
+    where = {"module": "test_a", "file": "tests/test_a.py"}
+    audit = {
+        "tests": {
+            "tests/test_a.py::test_needs_setup": {
+                "classification": "order_dependent",
+                "polluters": [],
+                "state_setters": [setter],
+            },
+            setter: {
+                "classification": "stable",
+                "polluters": [],
+                "state_setters": [],
+                "leaves": {
+                    "state": {
+                        "test_a.REGISTRY": {"value": "{'ready': True}", "type": "dict", **where},
+                        "test_a.BIG": {"value": "<dict of 300>", "type": "dict", **where},
+                    },
+                    "env": {"APP_READY": "1"},
+                },
+            },
+        }
+    }
+    changed, plan = fix({"tests/test_a.py": source}, audit, tmp_path)
+    assert plan.left == []
+    module = changed["tests/test_a.py"]
+    assert (
+        "    saved = copy.deepcopy(REGISTRY)\n    REGISTRY.clear()\n"
+        "    REGISTRY.update({'ready': True})\n    yield\n"
+    ) in module
+    assert "BIG" not in module
+    assert '@pytest.mark.usefixtures("provide_test_a_registry", "provide_env_app_ready")\n' in (
+        module
+    )
+    assert '    os.environ["APP_READY"] = "1"\n    yield\n' in changed["tests/conftest.py"]
+    assert '    REGISTRY["ready"] = True\n' in module  # the setter is not touched
+
+
 def test_what_cannot_be_put_back_by_value_is_left_with_why(tmp_path: Path) -> None:
     """No evidence, the logging configuration, a file outside tmp dirs, a brittle test."""
     audit = report(
