@@ -121,14 +121,31 @@ def logging_state() -> dict[str, str]:
     }
 
 
-def module_state(root: str) -> dict[str, str]:
-    """A short text of each plain module-level value in the project's own modules, of the
-    plain public attributes of the objects they hold (a Flask app's ``config``), and the
-    logging configuration."""
+def own_packages(root: str) -> frozenset[str]:
+    """The top-level names of the project's own modules, from its source tree (``src/``
+    layout too): a suite often runs against its package installed into site-packages
+    (humanize's does), and that package's state is still the project's."""
+    names: set[str] = set()
+    for base in (Path(root), Path(root) / "src"):
+        try:
+            children = list(base.iterdir())
+        except OSError:
+            continue
+        for child in children:
+            if child.suffix == ".py" or (child / "__init__.py").is_file():
+                names.add(child.stem if child.suffix == ".py" else child.name)
+    return frozenset(n for n in names if n.isidentifier())
+
+
+def module_state(root: str, own: frozenset[str] = frozenset()) -> dict[str, str]:
+    """A short text of each plain module-level value in the project's own modules (under
+    ``root``, or named in ``own``), of the dicts, lists and sets the objects they hold keep
+    (a Flask app's ``config``), and of the logging configuration."""
     state: dict[str, str] = logging_state()
     for name, module in list(sys.modules.items()):
         path = module_path(module)
-        if not path.startswith(root) or "site-packages" in path:
+        inside = path.startswith(root) and "site-packages" not in path
+        if not inside and name.partition(".")[0] not in own:
             continue
         for attribute, value in list(vars(module).items()):
             if attribute.startswith("__") and attribute != "__file__":  # humanize sets it
@@ -223,6 +240,7 @@ class EvidenceCollector:
         self.data_seed = data_seed
         self.root = str(root)
         self.own = own
+        self.own_packages = own_packages(self.root)
         self.environ: dict[str, str] = {}
         self.cwd = ""
         self.state: dict[str, str] = {}
@@ -235,7 +253,7 @@ class EvidenceCollector:
             basetemp = (str(factory.getbasetemp()),) if factory is not None else ()
             SideEffects.own = (*basetemp, *self.own)
         self.environ, self.cwd = current_environ(), working_directory()
-        self.state = module_state(self.root)
+        self.state = module_state(self.root, self.own_packages)
         SideEffects.current = set()
         if self.data_seed is not None:
             reseed(self.data_seed)
@@ -246,7 +264,7 @@ class EvidenceCollector:
             return
         written, SideEffects.current = SideEffects.current, None
         found = evidence(written, self.environ, self.cwd)
-        after = module_state(self.root)
+        after = module_state(self.root, self.own_packages)
         leaked = {k: v for k, v in after.items() if k in self.state and self.state[k] != v}
         leaked |= {k: DELETED_VALUE for k in self.state.keys() - after.keys() if _still_there(k)}
         if leaked:

@@ -258,3 +258,23 @@ def test_a_dict_an_object_holds_is_module_state(pytester: pytest.Pytester) -> No
         "file": "test_app.py",
         "type": "dict",
     }
+
+
+def test_the_projects_package_installed_elsewhere_is_still_its_state(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """humanize's suite imports humanize from site-packages: its ``src/humanize`` says the
+    package is the project's, wherever it was imported from."""
+    installed = tmp_path_factory.mktemp("site-packages")
+    for base in (installed, pytester.path / "src"):
+        (base / "mypkg").mkdir(parents=True)
+        (base / "mypkg" / "__init__.py").write_text("SETTINGS = {}\n")
+    monkeypatch.setenv("PYTHONPATH", str(installed))
+    log = logged(
+        pytester, test_pkg="import mypkg\n\n\ndef test_sets():\n    mypkg.SETTINGS['x'] = 1\n"
+    )
+    found = json.loads(log.read_text())["evidence"]["test_pkg.py::test_sets"]
+    assert found["state"] == {"mypkg.SETTINGS": "{'x': 1}"}
+    assert found["state_of"]["mypkg.SETTINGS"]["module"] == "mypkg"
