@@ -19,6 +19,7 @@ import os
 import random
 import sys
 import types
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -227,10 +228,15 @@ def module_path(module: object) -> str:
 
 
 def _short(value: object) -> str:
+    """A value's text for the evidence; a long one cut, with a checksum of the whole, so a
+    change past the cut still shows (puppetboard's ``PAGE_TITLE``, deep in a Flask config)."""
     if isinstance(value, dict | list | set | tuple) and len(value) > 200:
         return f"<{type(value).__name__} of {len(value)}>"
     text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+    if len(text) <= 120:
+        return text
+    whole = zlib.crc32(text.encode("utf-8", "replace"))
+    return f"{text[:100]}... ({len(text)} characters, crc32 {whole:08x})"
 
 
 class EvidenceCollector:

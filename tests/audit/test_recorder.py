@@ -278,3 +278,15 @@ def test_the_projects_package_installed_elsewhere_is_still_its_state(
     found = json.loads(log.read_text())["evidence"]["test_pkg.py::test_sets"]
     assert found["state"] == {"mypkg.SETTINGS": "{'x': 1}"}
     assert found["state_of"]["mypkg.SETTINGS"]["module"] == "mypkg"
+
+
+def test_a_change_past_the_cut_of_a_long_value_is_evidence(pytester: pytest.Pytester) -> None:
+    """The evidence shows a long value cut; the change is in the part cut off."""
+    log = logged(
+        pytester,
+        test_long="CONFIG = {f'KEY_{n}': 'x' * 20 for n in range(20)}\n\n\n"
+        "def test_retitles():\n    CONFIG['KEY_19'] = 'changed'\n",
+    )
+    found = json.loads(log.read_text())["evidence"]["test_long.py::test_retitles"]
+    assert list(found["state"]) == ["test_long.CONFIG"]
+    assert "crc32" in found["state"]["test_long.CONFIG"]
