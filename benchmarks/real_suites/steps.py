@@ -1,4 +1,4 @@
-"""The eight things ``make real-suites`` does to each real suite, one function each.
+"""The nine things ``make real-suites`` does to each real suite, one function each.
 
 Every step works in its own fresh copy of the released source and returns plain figures (a
 JSON-able dict). A step that raises becomes a row with its error; the other steps and

@@ -360,8 +360,11 @@ def fix_pollution(
     outcome = Outcome(_pollution_results(plan.fixes, config.root, jobs))
     code = _render(outcome, config.root, apply)
     _report_fixes(plan.fixes, hows, outcome.results, config.root, apply and code == 0)
+    shown = _reproducers(audit)
     for nodeid, why in plan.left:
         console.print(f"[yellow]left[/] {escape(nodeid)}: {escape(why)}", soft_wrap=True)
+        if nodeid in shown:
+            console.print(f"  see it: {shown[nodeid]}", soft_wrap=True, markup=False)
     if verify and plan.fixes and code == 0:
         _verify_fixes(plan.fixes, outcome.results, audit, config, before)
     _finish(code)
@@ -380,6 +383,17 @@ def _pollution_results(fixes: list[PolluterFix], root: Path, jobs: int) -> list[
             content = new_conftest(plan.fixtures).encode()
             results.append(FileResult(path, b"", content, len(plan.fixtures), created=True))
     return sorted(results, key=lambda r: r.path)
+
+
+def _reproducers(audit: AuditReport) -> dict[str, str]:
+    """The audit's command that shows each finding, under its victim and its culprits."""
+    found: dict[str, str] = {}
+    for nodeid, test in sorted(audit["tests"].items()):
+        command = test.get("reproduce")
+        if command and test["classification"] == "order_dependent":
+            for name in (nodeid, *test["polluters"], *test["state_setters"]):
+                found.setdefault(name, command)
+    return found
 
 
 def _pollution_targets(fixes: Iterable[PolluterFix]) -> list[str]:

@@ -4,6 +4,7 @@ polluters again."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,62 @@ def test_the_printed_fix_makes_every_victim_pass_after_its_polluters(planted: Pa
     assert '@pytest.mark.usefixtures("restore_test_pollution_seen")' in rewritten
     again = shell(command.removesuffix(" --apply --verify"), planted)
     assert again.returncode == 0, again.stdout  # nothing left to change
+
+
+HALF_FIXED = """\
+import os
+
+STATE = {"ready": False}
+
+
+def test_polluter():
+    os.environ["OPTIKIT_TEST_MODE"] = "1"
+    STATE["ready"] = True
+
+
+def test_victim():
+    assert not STATE["ready"]
+"""
+
+
+def test_a_fix_that_does_not_hold_is_reverted_with_why_and_the_reproducer(tmp_path: Path) -> None:
+    """The report names only the environment variable (an audit of an older version, say):
+    the setenv fix is written, the victim still fails after the polluter, so the file goes
+    back as it was and the reproducer is printed."""
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    (tmp_path / "test_half.py").write_text(HALF_FIXED)
+    reproduce = (
+        "python -m pytest -p no:randomly test_half.py::test_polluter test_half.py::test_victim"
+    )
+    report = {
+        "schema_version": 1,
+        "tests": {
+            "test_half.py::test_victim": {
+                "classification": "order_dependent",
+                "polluters": ["test_half.py::test_polluter"],
+                "state_setters": [],
+                "reproduce": reproduce,
+            },
+            "test_half.py::test_polluter": {
+                "classification": "stable",
+                "polluters": [],
+                "state_setters": [],
+                "leaves": {"env": {"OPTIKIT_TEST_MODE": "1"}},
+            },
+        },
+    }
+    (tmp_path / ".optikit").mkdir()
+    (tmp_path / ".optikit" / "audit.json").write_text(json.dumps(report))
+    done = shell("optikit codemod fix-pollution --apply --verify", tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stdout.splitlines()
+    assert any(
+        line.startswith(
+            "reverted the fix of test_half.py::test_polluter: test_half.py::test_victim"
+            " still fails after test_half.py::test_polluter"
+        )
+        for line in lines
+    ), done.stdout
+    assert f"  see it: {reproduce}" in lines
+    assert (tmp_path / "test_half.py").read_text() == HALF_FIXED  # back as it was
