@@ -242,7 +242,9 @@ def by_file(fixes: Sequence[PolluterFix], root: Path) -> dict[Path, FilePlan]:
                 continue
             home = _home(leak, fix, path)
             other = plans.get(home, FilePlan())
-            if leak not in other.fixtures:
+            # one fixture per name: polluters may see one value differently (set to None by
+            # one, deleted by another), and put it back the first one's way
+            if leak.fixture_name() not in {f.fixture_name() for f in other.fixtures}:
                 plans[home] = FilePlan(other.fixes, (*other.fixtures, leak))
     return plans
 

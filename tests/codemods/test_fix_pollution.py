@@ -383,6 +383,38 @@ def test_a_module_attribute_deleted_in_the_body_becomes_delattr(tmp_path: Path) 
     )
 
 
+def test_two_polluters_of_one_value_share_one_fixture(tmp_path: Path) -> None:
+    """humanize: one test sets ``i18n.__file__`` to None, another deletes it; the audit
+    types the value differently for each, and the conftest still gets one fixture."""
+    source = """\
+    import importlib
+
+
+    def test_polluter():
+        i18n = importlib.import_module("humanize.i18n")
+        i18n.__file__ = None
+
+
+    def test_other():
+        i18n = importlib.import_module("humanize.i18n")
+        del i18n.__file__
+    """
+    other = "tests/test_a.py::test_other"
+    audit = report(state("humanize.i18n.__file__", "src/humanize/i18n.py", "NoneType"))
+    audit["tests"][VICTIM]["polluters"].append(other)
+    audit["tests"][other] = {
+        "classification": "stable",
+        "polluters": [],
+        "state_setters": [],
+        "leaves": state("humanize.i18n.__file__", "src/humanize/i18n.py", "deleted"),
+    }
+    changed, _ = fix({"tests/test_a.py": source}, audit, tmp_path)
+    assert changed["tests/conftest.py"].count("def restore_i18n___file__():") == 1
+    assert (
+        changed["tests/test_a.py"].count('@pytest.mark.usefixtures("restore_i18n___file__")') == 2
+    )
+
+
 def test_a_unittest_method_takes_no_fixture_argument_so_it_requests_one(tmp_path: Path) -> None:
     source = """\
     import os
