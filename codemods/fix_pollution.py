@@ -57,15 +57,15 @@ class Leak:
     file: str = ""  # the module's file, relative to the project root
     type: str = ""
     provide: str | None = None  # Python source of the value a brittle test needs first
+    aliases: tuple[str, ...] = ()  # other names of the same object (``core.APP.config``)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset((self.name, *self.aliases))
 
     @property
     def attribute(self) -> str:
         return self.name.rpartition(".")[2]
-
-    @property
-    def owner(self) -> str:
-        """What holds it: its module, or (``app.app.config``) an object in the module."""
-        return self.name.rpartition(".")[0]
 
     @property
     def local(self) -> str:
@@ -200,7 +200,10 @@ def _leaks(leaves: Mapping[str, Any]) -> tuple[list[Leak], str]:
         if where.get("type") in ("logging", "") or not where.get("file"):
             unfixable.append(f"changes {name}, which is not a module value it can put back")
             continue
-        leaks.append(Leak("state", name, where["module"], where["file"], where["type"]))
+        aliases = tuple(where.get("aliases", ()))
+        leaks.append(
+            Leak("state", name, where["module"], where["file"], where["type"], None, aliases)
+        )
     leaks += [Leak("env", name) for name in sorted(leaves.get("env", {}))]
     if "cwd" in leaves:
         leaks.append(Leak("cwd"))
@@ -458,21 +461,12 @@ def _undoing(
                 and _names(target.value, leak, fix, qualified)
             ):
                 return monkeypatch("setitem", target.value, index, value)
-        if (
-            isinstance(target, cst.Attribute)
-            and leak.kind == "state"
-            and target.attr.value == leak.attribute
-            and leak.owner in qualified(target.value)
-        ):
-            return monkeypatch("setattr", target.value, leak.attribute, value)
+        if isinstance(target, cst.Attribute) and _attribute_is(target, leak, qualified):
+            return monkeypatch("setattr", target.value, target.attr.value, value)
     elif isinstance(statement, cst.Del) and isinstance(statement.target, cst.Attribute):
         target = statement.target
-        if (
-            leak.kind == "state"
-            and target.attr.value == leak.attribute
-            and leak.owner in qualified(target.value)
-        ):
-            return monkeypatch("delattr", target.value, leak.attribute)
+        if _attribute_is(target, leak, qualified):
+            return monkeypatch("delattr", target.value, target.attr.value)
     elif isinstance(statement, cst.Del) and isinstance(statement.target, cst.Subscript):
         target = statement.target
         index = _index(target)
@@ -523,12 +517,19 @@ def _monkeypatched(
         elif leak.kind == "env":
             hit = method in ("setenv", "delenv") and _literal(first) == leak.name
         elif method in ("setattr", "delattr") and len(call.args) > 1:
-            hit = leak.owner in qualified(first) and _literal(call.args[1].value) == leak.attribute
+            attribute = _literal(call.args[1].value)
+            hit = bool({f"{q}.{attribute}" for q in qualified(first)} & leak.names)
         else:
             hit = method in ("setitem", "delitem") and _names(first, leak, fix, qualified)
         if hit:
             found.append(leak)
     return found
+
+
+def _attribute_is(target: cst.Attribute, leak: Leak, qualified: Qualify) -> bool:
+    """``target`` (``module.NAME``, ``app.app.config``) is the leaked value, by any name."""
+    names = {f"{q}.{target.attr.value}" for q in qualified(target.value)}
+    return leak.kind == "state" and bool(names & leak.names)
 
 
 def _index(target: cst.Subscript) -> cst.BaseExpression | None:
@@ -549,7 +550,7 @@ def _names(node: cst.BaseExpression, leak: Leak, fix: PolluterFix, qualified: Qu
     """``node`` is the leaked value: a bare name for the test module's own global, else the
     module's attribute as imported."""
     own = _own(leak, fix) and get_full_name_for_node(node) == leak.local
-    return own or leak.name in qualified(node)
+    return own or bool(qualified(node) & leak.names)
 
 
 def _changes(
@@ -566,7 +567,7 @@ def _changes(
         changing.update(
             leak
             for leak in fix.leaks
-            if leak not in undoing and _may_change(statement, leak, qualified)
+            if leak not in undoing and _may_change(statement, leak, fix, qualified)
         )
     return changing, already
 
@@ -580,7 +581,9 @@ READS = frozenset({"get", "copy", "keys", "values", "items", "count", "index", "
 """Methods that only read: ``os.environ.get("X")`` in an assert changes nothing."""
 
 
-def _may_change(statement: cst.BaseSmallStatement, leak: Leak, qualified: Qualify) -> bool:
+def _may_change(
+    statement: cst.BaseSmallStatement, leak: Leak, fix: PolluterFix, qualified: Qualify
+) -> bool:
     """An assignment or ``del`` whose target names the leak, or a call that is handed it or
     is one of its methods (a helper may change what it is given); plain reads are not."""
     targets: list[cst.CSTNode] = []
@@ -588,19 +591,19 @@ def _may_change(statement: cst.BaseSmallStatement, leak: Leak, qualified: Qualif
         targets = [t.target for t in statement.targets]
     elif isinstance(statement, cst.AugAssign | cst.AnnAssign | cst.Del):
         targets = [statement.target]
-    if any(_names_leak(t, leak, qualified) for t in targets):
+    if any(_names_leak(t, leak, fix, qualified) for t in targets):
         return True
     for call in m.findall(statement, m.Call()):
         assert isinstance(call, cst.Call)
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value in READS:
             continue
-        if _names_leak(call, leak, qualified):
+        if _names_leak(call, leak, fix, qualified):
             return True
     return False
 
 
-def _names_leak(node: cst.CSTNode, leak: Leak, qualified: Qualify) -> bool:
+def _names_leak(node: cst.CSTNode, leak: Leak, fix: PolluterFix, qualified: Qualify) -> bool:
     for found in m.findall(node, m.Attribute() | m.Name()):
         assert isinstance(found, cst.Attribute | cst.Name)
         names = qualified(found)
@@ -610,7 +613,8 @@ def _names_leak(node: cst.CSTNode, leak: Leak, qualified: Qualify) -> bool:
             # another variable's literal key is not this one; a computed key may be
             keys = {_literal(k) for k in m.findall(node, m.SimpleString())}  # type: ignore[arg-type]
             return not keys or leak.name in keys
-        if leak.kind == "state" and (leak.name in names or _name_is(found, leak.local_root)):
+        own = _own(leak, fix) and _name_is(found, leak.local_root)  # a global, by its name
+        if leak.kind == "state" and (names & leak.names or own):
             return True
     return False
 

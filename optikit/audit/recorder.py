@@ -138,11 +138,27 @@ def own_packages(root: str) -> frozenset[str]:
     return frozenset(n for n in names if n.isidentifier())
 
 
-def module_state(root: str, own: frozenset[str] = frozenset()) -> dict[str, str]:
+def module_state(
+    root: str, own: frozenset[str] = frozenset(), aliases: dict[str, list[str]] | None = None
+) -> dict[str, str]:
     """A short text of each plain module-level value in the project's own modules (under
     ``root``, or named in ``own``), of the dicts, lists and sets the objects they hold keep
-    (a Flask app's ``config``), and of the logging configuration."""
+    (a Flask app's ``config``), and of the logging configuration.
+
+    A container reached by several names (puppetboard's app config, four of them) is one
+    value, kept under the first name; the others go to ``aliases`` under that name."""
     state: dict[str, str] = logging_state()
+    first: dict[int, str] = {}
+
+    def keep(key: str, value: object) -> None:
+        if isinstance(value, CONTAINERS):
+            name = first.setdefault(id(value), key)
+            if name != key:
+                if aliases is not None:
+                    aliases.setdefault(name, []).append(key)
+                return
+        state[key] = _short(value)
+
     for name, module in list(sys.modules.items()):
         path = module_path(module)
         inside = path.startswith(root) and "site-packages" not in path
@@ -153,10 +169,10 @@ def module_state(root: str, own: frozenset[str] = frozenset()) -> dict[str, str]
                 continue
             if isinstance(value, PLAIN):
                 if value is not sys.modules:
-                    state[f"{name}.{attribute}"] = _short(value)
+                    keep(f"{name}.{attribute}", value)
             elif not isinstance(value, NOT_INSTANCES):
                 for inner, item in _attributes(value):
-                    state[f"{name}.{attribute}.{inner}"] = _short(item)
+                    keep(f"{name}.{attribute}.{inner}", item)
     return state
 
 
@@ -270,12 +286,17 @@ class EvidenceCollector:
             return
         written, SideEffects.current = SideEffects.current, None
         found = evidence(written, self.environ, self.cwd)
-        after = module_state(self.root, self.own_packages)
+        aliases: dict[str, list[str]] = {}
+        after = module_state(self.root, self.own_packages, aliases)
         leaked = {k: v for k, v in after.items() if k in self.state and self.state[k] != v}
         leaked |= {k: DELETED_VALUE for k in self.state.keys() - after.keys() if _still_there(k)}
         if leaked:
             found["state"] = leaked
-            found["state_of"] = {name: origin(name, self.root) for name in leaked}
+            found["state_of"] = {
+                name: origin(name, self.root)
+                | ({"aliases": aliases[name]} if name in aliases else {})
+                for name in leaked
+            }
         report.optikit_audit = found  # type: ignore[attr-defined]
 
 

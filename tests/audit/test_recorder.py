@@ -241,14 +241,15 @@ def test_a_deleted_module_value_and_a_changed_file_name_are_evidence(
 
 def test_a_dict_an_object_holds_is_module_state(pytester: pytest.Pytester) -> None:
     """A Flask app's config: a module-level object's public dict; its counters are not
-    (they change on every call) and an object that cannot be asked is skipped."""
+    (they change on every call), an object that cannot be asked is skipped, and another
+    name for the same dict is an alias, not a second value."""
     log = logged(
         pytester,
         test_app="class App:\n"
         "    def __init__(self):\n        self.config = {}\n        self.calls = 0\n\n"
         "class Proxy:\n    @property\n    def __dict__(self):\n"
         "        raise RuntimeError('no context')\n\n"
-        "APP = App()\nREQUEST = Proxy()\n\n\n"
+        "APP = App()\nCONFIG = APP.config\nREQUEST = Proxy()\n\n\n"
         "def test_configures():\n    APP.config['TITLE'] = 'x'\n    APP.calls += 1\n",
     )
     found = json.loads(log.read_text())["evidence"]["test_app.py::test_configures"]
@@ -257,6 +258,7 @@ def test_a_dict_an_object_holds_is_module_state(pytester: pytest.Pytester) -> No
         "module": "test_app",
         "file": "test_app.py",
         "type": "dict",
+        "aliases": ["test_app.CONFIG"],  # one object, two names: one value
     }
 
 

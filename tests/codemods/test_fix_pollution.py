@@ -338,7 +338,8 @@ def test_another_modules_attribute_assigned_in_the_body_becomes_setattr(tmp_path
 
 def test_a_dict_held_by_an_object_of_another_module_becomes_setitem(tmp_path: Path) -> None:
     """puppetboard's ``app.app.config["PAGE_TITLE"] = ...``: the audit names the Flask
-    app's config as ``puppetboard.app.app.config``."""
+    app's config by the first of its names, ``puppetboard.core.APP.config``; the test's
+    name for it is an alias."""
     source = """\
     from puppetboard import app
 
@@ -349,11 +350,12 @@ def test_a_dict_held_by_an_object_of_another_module_becomes_setitem(tmp_path: Pa
     """
     leaves = {
         "state": {
-            "puppetboard.app.app.config": {
+            "puppetboard.core.APP.config": {
                 "value": "{...}",
-                "module": "puppetboard.app",
-                "file": "puppetboard/app.py",
+                "module": "puppetboard.core",
+                "file": "puppetboard/core.py",
                 "type": "dict",
+                "aliases": ["puppetboard.app.app.config", "puppetboard.forms.app.config"],
             }
         }
     }
@@ -363,6 +365,7 @@ def test_a_dict_held_by_an_object_of_another_module_becomes_setitem(tmp_path: Pa
         in (changed["tests/test_a.py"])
     )
     assert "def test_polluter(monkeypatch, client):" in changed["tests/test_a.py"]
+    assert "usefixtures" not in changed["tests/test_a.py"]  # undone in the body: no fixture
 
 
 def test_a_module_attribute_deleted_in_the_body_becomes_delattr(tmp_path: Path) -> None:
