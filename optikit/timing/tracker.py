@@ -226,8 +226,21 @@ class SessionRecorder:
         self.summary: list[str] = []
         # git and platform facts wait on subprocesses and files: gather them while tests run
         self._facts = ThreadPoolExecutor(1, thread_name_prefix="optikit-facts")
-        self._git = self._facts.submit(git_facts, settings.root)
+        self._git = self._facts.submit(self._git_facts, settings.root)
+        self.own_children = 0.0  # CPU seconds of the git processes that thread runs
         self._platform = self._facts.submit(platform_facts)
+
+    def _git_facts(self, root: Path) -> dict[str, Any]:
+        before = children_cpu_time()
+        try:
+            return git_facts(root)
+        finally:
+            self.own_children += children_cpu_time() - before
+
+    def children_cpu(self) -> float:
+        """CPU seconds of this process's ended children, less optikit's own git processes:
+        what a test that finishes now may have spent in children (``CpuWaitTimer``)."""
+        return children_cpu_time() - self.own_children
 
     def pytest_collection_finish(self) -> None:
         self.collection_time = time.perf_counter() - self.started
@@ -343,6 +356,7 @@ def register(config: pytest.Config, settings: OptikitConfig) -> None:
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: the controller records
         timings, waits = FixtureTimings(), dict[str, float]()
+        children: Callable[[], float] = children_cpu_time
         summary = WorkerSummary(timings, waits, workeroutput)
         config.pluginmanager.register(summary, "optikit-worker")
     else:
@@ -355,9 +369,11 @@ def register(config: pytest.Config, settings: OptikitConfig) -> None:
         )
         config.pluginmanager.register(recorder, "optikit-session-recorder")
         timings, waits = recorder.collector.fixtures, recorder.collector.cpu_waits
+        children = recorder.children_cpu
     config.pluginmanager.register(FixtureTimer(timings), "optikit-fixture-timer")
     if (read_wait := cpu_wait_counter()) is not None:
-        config.pluginmanager.register(CpuWaitTimer(read_wait, waits), "optikit-cpu-wait")
+        timer = CpuWaitTimer(read_wait, waits, children=children)
+        config.pluginmanager.register(timer, "optikit-cpu-wait")
 
 
 def registered_markers(config: pytest.Config) -> set[str]:
