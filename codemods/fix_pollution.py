@@ -23,6 +23,7 @@ polluter the audit saw leave nothing) is left, with why.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 from collections import Counter
@@ -276,16 +277,27 @@ def _own(leak: Leak, fix: PolluterFix) -> bool:
     return leak.file == fix.path
 
 
-def undone_in_body(path: Path, fix: PolluterFix) -> set[Leak]:
+def undone_in_body(path: Path, fix: PolluterFix) -> frozenset[Leak]:
     """The leaks that statements of the polluter's own body make, every one of which becomes
     a ``monkeypatch`` call; the others need a restoring fixture."""
     try:
-        module = cst.parse_module(path.read_bytes())
-    except (OSError, cst.ParserSyntaxError, SyntaxError, UnicodeDecodeError):
-        return set()  # the runner reports the file
+        source = path.read_bytes()
+    except OSError:
+        return frozenset()  # the runner reports the file
+    return _undone(path, source, fix)
+
+
+@functools.lru_cache(maxsize=256)
+def _undone(path: Path, source: bytes, fix: PolluterFix) -> frozenset[Leak]:
+    """Keyed by the file's bytes: the plan and the report ask for the same polluter of the
+    same file, and parse it once; a file rewritten since is asked anew."""
+    try:
+        module = cst.parse_module(source)
+    except (cst.ParserSyntaxError, SyntaxError, UnicodeDecodeError):
+        return frozenset()
     command = FixPollution(CodemodContext(filename=str(path)), FilePlan((fix,)))
     command.transform_module(module)
-    return command.undone.get(fix.nodeid, set())
+    return frozenset(command.undone.get(fix.nodeid, ()))
 
 
 class FixPollution(OptikitCodemod):

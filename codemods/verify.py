@@ -19,14 +19,22 @@ from pathlib import Path
 SUMMARY_LINE = re.compile(r"^(?:FAILED|ERROR) (\S[^ ]*(?:\.py|::)\S*(?:\[.*?\])?)(?: - .*)?$")
 
 
+OWN_ORDER = ["-p", "no:randomly", "-p", "no:xdist"]
+"""pytest options for the suite's own order, in one process."""
+
+
 def orders() -> list[tuple[str, list[str]]]:
     """(what it is, pytest options) for each verifying run."""
-    own = ["-p", "no:randomly", "-p", "no:xdist"]
     shuffled = [
         (f"random order {seed}", ["-p", "no:randomly", f"--audit-shuffle={seed}", "-p", "no:xdist"])
         for seed in random.sample(range(1, 2**31), 3)
     ]
-    return [("own order", own), *shuffled, ("-n 2", ["-n", "2"]), ("-n 2, again", ["-n", "2"])]
+    return [
+        ("own order", OWN_ORDER),
+        *shuffled,
+        ("-n 2", ["-n", "2"]),
+        ("-n 2, again", ["-n", "2"]),
+    ]
 
 
 def failing(targets: Sequence[str], root: Path, options: Sequence[str]) -> set[str]:

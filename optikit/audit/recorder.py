@@ -227,7 +227,7 @@ def origin(name: str, root: str) -> dict[str, str]:
     value: object = module
     for part in path:
         value = getattr(value, part, MISSING)
-    kind = next((k.__name__ for k in (dict, list, set) if isinstance(value, k)), None)
+    kind = next((k.__name__ for k in CONTAINERS if isinstance(value, k)), None)
     where = module_path(module)
     return {
         "module": module.__name__,

@@ -674,10 +674,10 @@ def _rename(promotions: list[Promotion], config: OptikitConfig, before: dict[str
 
 def _failing_first(targets: list[str], config: OptikitConfig) -> set[str]:
     """What already fails in the suite's own order before any change: never blamed."""
-    from codemods.verify import failing, orders
+    from codemods.verify import OWN_ORDER, failing
 
     console.print("verify: running the affected tests before the change (own order)")
-    before = failing(targets, config.root, orders()[0][1])
+    before = failing(targets, config.root, OWN_ORDER)
     if before:
         console.print(
             f"[yellow]{len(before)} test(s) already fail before any change[/] "
@@ -711,8 +711,7 @@ def _verify(
         f"[yellow]the promoted fixtures' tests fail ({broken[0]}: {len(broken[1])} new "
         "failures); trying each promotion alone[/]"
     )
-    for result in results:
-        write_bytes_atomic(result.path, result.old)
+    _undo(results)
     for promotion in promotions:
         [result] = run_codemod(
             [promotion.path], PerFile(RescopeFixtures, {promotion.path: (promotion,)}), jobs=1
@@ -751,7 +750,7 @@ def _verify_fixes(
 
     def fails(chosen: list[PolluterFix]) -> str | None:
         """Why these fixes do not hold, or None."""
-        from codemods.verify import failing, new_failures, orders
+        from codemods.verify import OWN_ORDER, failing, new_failures
 
         fixed = {f.nodeid for f in chosen}
         cured = {v for f in chosen for v in f.victims if set(tests[v]["polluters"]) <= fixed}
@@ -759,10 +758,9 @@ def _verify_fixes(
             sequence = [p for p in tests[victim]["polluters"] if p in fixed]
             after = f"after {', '.join(sequence)}" if sequence else "alone"
             progress(f"{victim} {after}")
-            own = orders()[0][1]
-            if victim not in failing([*sequence, victim], config.root, own):
+            if victim not in failing([*sequence, victim], config.root, OWN_ORDER):
                 continue
-            if sequence and victim in failing([victim], config.root, own):
+            if sequence and victim in failing([victim], config.root, OWN_ORDER):
                 progress(f"{victim} fails alone too now: not held against the fix")
                 continue
             return f"{victim} still fails {after}"
