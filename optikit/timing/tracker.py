@@ -226,8 +226,10 @@ class SessionRecorder:
         self.summary: list[str] = []
         # git and platform facts wait on subprocesses and files: gather them while tests run
         self._facts = ThreadPoolExecutor(1, thread_name_prefix="optikit-facts")
+        # CPU seconds of the git processes that thread runs, known once it is done
+        self.own_children = 0.0
+        self._children_at_start = children_cpu_time()
         self._git = self._facts.submit(self._git_facts, settings.root)
-        self.own_children = 0.0  # CPU seconds of the git processes that thread runs
         self._platform = self._facts.submit(platform_facts)
 
     def _git_facts(self, root: Path) -> dict[str, Any]:
@@ -239,7 +241,10 @@ class SessionRecorder:
 
     def children_cpu(self) -> float:
         """CPU seconds of this process's ended children, less optikit's own git processes:
-        what a test that finishes now may have spent in children (``CpuWaitTimer``)."""
+        what a test that finishes now may have spent in children (``CpuWaitTimer``). While
+        git still runs, no growth is seen (a test is never charged for git's)."""
+        if not self._git.done():
+            return self._children_at_start
         return children_cpu_time() - self.own_children
 
     def pytest_collection_finish(self) -> None:
