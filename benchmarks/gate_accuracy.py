@@ -235,7 +235,17 @@ def main() -> None:
             )
             scores["naive: >20% over previous run"].add(slowed, naive_flagged(previous, current))
             if args.save:
-                trial_data = {"slowed": sorted(slowed), "hogged": hogged, "run": current}
+                trial_data = {
+                    "slowed": sorted(slowed),
+                    "hogged": hogged,
+                    "run": current,
+                    "confirmed": [  # each suspect as its re-runs judged it
+                        dataclasses.asdict(verdict)
+                        for verdict in confirmed.tests
+                        if verdict.nodeid in result.suspects
+                    ],
+                    "notes": confirmed.notes,
+                }
                 (args.save / f"trial_{trial:02d}.json").write_text(json.dumps(trial_data))
             print(f"trial {trial + 1}/{args.trials}", file=sys.stderr)
     report = {

@@ -245,7 +245,7 @@ def show_gate(
             line.append(f"  {breach}")
             console.print(line, soft_wrap=True)
     for note in result.notes:
-        console.print(f"[dim]note: {escape(note)}[/]")
+        console.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)  # commands stay whole
     console.print(
         f"Runner speed factor {result.speed_factor:.2f} (test times are divided by it), "
         f"CPU calibration ratio {result.calibration_ratio:.2f}, "

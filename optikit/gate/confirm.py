@@ -16,7 +16,13 @@ from pathlib import Path
 from optikit.config import PerformanceConfig
 from optikit.errors import OptikitError
 from optikit.gate.baseline import Baseline
-from optikit.gate.verdict import GateResult, confirm, group_suspects, reference_tests
+from optikit.gate.verdict import (
+    RERUN_OPTIONS,
+    GateResult,
+    confirm,
+    group_suspects,
+    reference_tests,
+)
 from optikit.timing.run_record import net_duration, read_run_record
 
 
@@ -43,14 +49,7 @@ def rerun_durations(
                 sys.executable,
                 "-m",
                 "pytest",
-                "-q",
-                "-p",
-                "no:randomly",
-                "-p",
-                "no:cacheprovider",
-                "--track-performance",
-                "--performance-no-history",
-                "--performance-warm-up",
+                *RERUN_OPTIONS,
                 f"--performance-data={data}",
                 *sorted(set(nodeids)),
             ]

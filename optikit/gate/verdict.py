@@ -32,6 +32,7 @@ short one, inside one timeslice, not at all, which no single factor can undo.
 from __future__ import annotations
 
 import math
+import shlex
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,12 @@ MIN_TESTS_FOR_MEDIAN = 50  # short tests each jitter a lot; the median of many d
 REFERENCE_TESTS = 10
 MAX_GROUP_RERUN = 500  # tests of a regressed group re-run by --confirm; larger ones are not
 MIN_REFERENCES = 3
+# how --confirm runs its tests (with the node ids, in a fresh pytest process): each twice in
+# the process, the second run measured, in node id order
+RERUN_OPTIONS = (
+    "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+    "--track-performance", "--performance-no-history", "--performance-warm-up",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -348,6 +355,12 @@ def confirm(
                 f"code slower; the groups that regressed were judged again divided by {divisor:.2f}"
             )
     suspects = set(result.suspects)
+    if unrun := sorted(n for n in suspects if not any(n in run for run in reruns)):
+        command = shlex.join(["python", "-m", "pytest", *RERUN_OPTIONS, *unrun])
+        notes.append(
+            f"{len(unrun)} flagged test(s) did not pass when re-run, so their first verdict "
+            f"stands; to see why, re-run them as --confirm does: {command}"
+        )
     tests = []
     durations = {}
     for verdict in result.tests:

@@ -154,6 +154,17 @@ class WarmUp:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         items[:] = items + items
 
+    @pytest.hookimpl(trylast=True)  # after pytest's own teardown of what ``nextitem`` lacks
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """A test followed by itself (a single selected test) would keep its function-scoped
+        fixtures and arguments set up: pytest tears down only what the next item does not
+        share, and sets up only what is not set up. Its second run then failed with
+        ``KeyError`` on its first argument (attrs' parametrized ``test_frozen_slots_combo``),
+        ``--confirm`` had no time for it and kept the first run's false alarm. Tear the test
+        itself down, as pytest-rerunfailures does before a rerun (``_setupstate``)."""
+        if nextitem is item and item.parent is not None:
+            item.session._setupstate.teardown_exact(item.parent)  # type: ignore[arg-type]
+
 
 class WorkerSummary:
     """In an xdist worker: what it measured, sent with its final message (``workeroutput``)."""

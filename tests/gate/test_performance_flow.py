@@ -167,3 +167,32 @@ def test_import_junit_and_export_durations(project: Path) -> None:
     assert exported.returncode == 0, exported.stderr
     durations = json.loads((project / ".test_durations").read_text())
     assert durations["tests/test_work.py::test_target"] >= 0.3
+
+
+def test_a_suspect_that_fails_when_re_run_keeps_its_verdict_with_a_command_that_shows_why(
+    tmp_path: Path,
+) -> None:
+    """--confirm has no second opinion on a test that does not pass when re-run (this one
+    passes once per process): the first verdict stands, and the command it prints, pasted
+    into a shell, shows the failure."""
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_once.py").write_text(
+        "import os\nimport time\n\nRAN = []\n\n"
+        "def test_target():\n    assert not RAN, 'runs once per process'\n    RAN.append(1)\n"
+        "    time.sleep(0.3 + (0.6 if os.environ.get('SLOWDOWN') else 0.0))\n"
+    )
+    track(tmp_path)
+    assert run(tmp_path, "optikit", "baseline").returncode == 0
+    track(tmp_path, slowdown=True)
+    judged = run(tmp_path, "optikit", "regression", "--confirm", "1", slowdown=True)
+    assert judged.returncode == 1, judged.stdout
+    assert "1 flagged test(s) did not pass when re-run" in judged.stdout
+    printed = judged.stdout.split("as --confirm does: ", 1)[1].split("\n", 1)[0]
+    assert printed.endswith(" tests/test_once.py::test_target")
+    shell = subprocess.run(
+        printed, shell=True, cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert shell.returncode == 1
+    assert "runs once per process" in shell.stdout

@@ -194,6 +194,24 @@ def test_confirm_keeps_persistent_regressions_only() -> None:
     assert verdicts(confirmed)["tests/test_a.py::test_2"] == "unconfirmed"
 
 
+def test_a_suspect_that_does_not_pass_when_re_run_keeps_its_verdict_and_says_so() -> None:
+    """No re-run time, no second opinion: the first verdict stands, and the note says which
+    test to run alone (attrs: a warm-up bug failed a parametrized suspect's second run)."""
+    durations = suite(count=20)
+    expected = baseline(durations)
+    result = compare(expected, record({**durations, "tests/test_a.py::test_1": 2.0}), SETTINGS)
+    references = reference_tests(result, expected, SETTINGS)
+    reruns = [dict.fromkeys(references, 1.0) for _ in range(3)]
+    confirmed = confirm(result, reruns, expected, SETTINGS, references)
+    assert [t.nodeid for t in confirmed.regressions] == ["tests/test_a.py::test_1"]
+    assert any(
+        "did not pass when re-run" in note
+        and note.endswith("--performance-warm-up tests/test_a.py::test_1")
+        for note in confirmed.notes
+    )
+    assert not any("did not pass" in note for note in result.notes)
+
+
 def test_confirm_corrects_each_rerun_by_its_references() -> None:
     """A re-run on a machine twice as slow is not a regression; a 30% slowdown on it is."""
     durations = suite(count=20)

@@ -305,3 +305,36 @@ def test_warm_up_runs_each_test_twice_and_records_the_second(pytester: pytest.Py
     assert len(warm["tests"]) == 2
     assert tests["test_first.py::test_uses_the_database"]["duration"] < 0.3
     assert {t["status"] for t in warm["tests"]} == {"passed"}
+
+
+def test_warm_up_of_a_single_test_sets_its_fixtures_and_arguments_up_again(
+    pytester: pytest.Pytester,
+) -> None:
+    """``--confirm`` re-runs one suspect alone when no reference test is stable enough: it
+    is then followed by itself, and its second run must set up (and tear down) again."""
+    pytester.makepyfile(
+        test_one="""
+        import pytest
+
+        EVENTS = []
+
+        @pytest.fixture
+        def resource():
+            EVENTS.append("setup")
+            yield "value"
+            EVENTS.append("teardown")
+
+        @pytest.mark.parametrize("flag", [True])
+        def test_param(flag, resource):
+            assert flag is True and resource == "value"
+            assert EVENTS.count("setup") == EVENTS.count("teardown") + 1
+        """
+    )
+    warm = tracked(pytester, "--performance-warm-up", "test_one.py::test_param[True]")
+    assert [t["status"] for t in warm["tests"]] == ["passed"]
+    result = pytester.runpytest_subprocess(
+        "--track-performance", "--performance-warm-up", "-p", "no:randomly", "-v",
+        "test_one.py::test_param[True]",
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str()
+    assert result.stdout.str().count("test_one.py::test_param[True] PASSED") == 2
