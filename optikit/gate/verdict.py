@@ -164,7 +164,14 @@ def compare(baseline: Baseline, current: RunRecord, settings: PerformanceConfig)
             f"and {len(all_ratios)} tests in all: no runner-speed correction (needs "
             f"{MIN_TESTS_FOR_SPEED_FACTOR} stable, or {MIN_TESTS_FOR_MEDIAN} in all)"
         )
-    if speed < 1:
+    if speed <= 0:  # tabulate beside a hog: most sub-millisecond tests were charged
+        # a millisecond's wait (read at most once a millisecond), their net time 0
+        notes.append(
+            "most tests' times came to 0 once their CPU wait was taken off: "
+            "no runner-speed correction"
+        )
+        speed = 1.0
+    elif speed < 1:
         notes.append(
             f"the tests ran {1 / speed:.2f}x faster than the baseline's on the whole: "
             "taken as they are, not as a faster runner (that would inflate every time)"

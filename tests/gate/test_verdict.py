@@ -375,6 +375,19 @@ def test_time_a_test_waited_for_a_cpu_is_taken_off_before_judging() -> None:
     assert any("2 tests waited 1.23 s in all for a CPU" in note for note in result.notes)
 
 
+def test_tests_whose_whole_time_was_cpu_wait_do_not_break_the_speed_factor() -> None:
+    """Beside a busy neighbour, tabulate's sub-millisecond tests were each charged as much
+    wait as their time: net 0, a median ratio of 0, and ``1 / speed`` crashed the gate."""
+    durations = suite(count=60, seconds=0.001)
+    run = record(durations)
+    for test in run["tests"]:
+        test["cpu_wait"] = test["duration"]
+    result = compare(baseline(durations), run, SETTINGS)
+    assert result.speed_factor == 1.0
+    assert not result.failed
+    assert any("came to 0 once their CPU wait was taken off" in note for note in result.notes)
+
+
 def test_a_rerun_that_ran_faster_than_the_baseline_never_inflates_a_suspect() -> None:
     """Alone in a re-run the references take half their baseline time; a suspect back at its
     baseline time is unconfirmed, not 'twice as slow as the references'."""
