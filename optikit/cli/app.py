@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -115,5 +117,20 @@ def config_show(project: ProjectOption = Path(".")) -> None:
         console.print(table)
 
 
+INTERNAL_ERROR = 3
+
+
 def main() -> None:
-    app()
+    """A bug in optikit exits 3, traceback kept: not 1, which a CI gate reads as "found a
+    regression" (a ZeroDivisionError in the gate, beside a busy neighbour, did), nor 2, bad
+    input the user can fix."""
+    try:
+        app()
+    except Exception:
+        traceback.print_exc()
+        print(
+            "optikit: internal error (a bug in optikit, not in your tests): "
+            "please report it with the traceback above",
+            file=sys.stderr,
+        )
+        sys.exit(INTERNAL_ERROR)

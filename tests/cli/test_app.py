@@ -140,3 +140,21 @@ def test_help_imports_none_of_the_heavy_libraries() -> None:
     heavy = {"libcst", "vcr", "diskcache", "pydantic", "pytest", "yaml", "polars", "pandas"}
     assert not heavy & imported, sorted(heavy & imported)
     assert "optikit.cli.app" in imported  # the import time log is read right
+
+
+def test_a_bug_in_optikit_exits_3_not_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1 means "the check found something" to CI; a crash must not read as a regression."""
+    from optikit.cli import app as app_module
+
+    def broken() -> None:
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(app_module, "app", broken)
+    with pytest.raises(SystemExit) as exited:
+        app_module.main()
+    assert exited.value.code == 3
+    err = capsys.readouterr().err
+    assert "ZeroDivisionError: float division by zero" in err
+    assert err.rstrip().endswith("please report it with the traceback above")
